@@ -1,0 +1,59 @@
+# DPP — the README's first two commands are `make run` and `make test`.
+# Both work on a fresh clone: they create .venv with uv, install, migrate.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+STAMP := $(VENV)/.installed
+export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: help setup run up test test-fast lint format migrate demo bench-ingest clean
+
+help:
+	@echo "make run          set up, migrate, load the demo organisation, start the platform"
+	@echo "make test         set up and run the whole suite (SQLite and Postgres)"
+	@echo "make lint         ruff, ruff format --check, mypy"
+	@echo "make bench-ingest ingestion benchmark (Postgres), results in docs/performance.md"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(STAMP): pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	$(BIN)/dpp db upgrade
+
+run: migrate
+	$(BIN)/dpp config load config/example.yaml
+	$(BIN)/dpp demo load --if-empty
+	$(BIN)/dpp up
+
+up: migrate
+	$(BIN)/dpp up
+
+test: setup
+	$(BIN)/pytest -q
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench-ingest: setup
+	$(BIN)/python bench/ingest.py --write-docs
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

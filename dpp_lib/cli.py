@@ -1,0 +1,251 @@
+"""The ``dpp`` command (Typer). Thin: parse arguments, call the library, print the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from dpp_lib.errors import DppError
+from dpp_lib.settings import Settings, ensure_secrets
+
+app = typer.Typer(help="Delivery Performance Platform", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+config_app = typer.Typer(help="Organisation configuration", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for pipelines, monitoring and integrations",
+                         no_args_is_help=True)
+inbox_app = typer.Typer(help="The raw event inbox", no_args_is_help=True)
+secrets_app = typer.Typer(help="Secrets in DPP_SECRETS_DIR", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(secrets_app, name="secrets")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    ensure_secrets(settings)
+    return settings
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    from dpp_lib.store.db import make_engine
+
+    return make_engine(settings.resolved_database_url())
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migration chain (creates every table on a new database)."""
+    from dpp_lib.store.migrate import upgrade
+
+    settings = _settings()
+    revision = upgrade(_engine(settings))
+    typer.echo(f"database at revision {revision}")
+
+
+@config_app.command("load")
+def config_load(file: Path) -> None:
+    """Load the org config FILE (idempotent; an invalid file changes nothing)."""
+    from dpp_lib.orgconfig import read_config
+    from dpp_lib.store.audit import record
+    from dpp_lib.store.config_tables import apply_config
+
+    try:
+        cfg = read_config(file)
+    except DppError as exc:
+        _fail(exc.message)
+    settings = _settings()
+    with _engine(settings).begin() as conn:
+        changes = apply_config(conn, cfg)
+        if changes:
+            record(conn, actor_type="cli", action="config.load", target_type="file",
+                   target_id=str(file), details=dict(changes))
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(changes.items())) or "no changes"
+    typer.echo(f"loaded {file}: {summary}")
+
+
+def _stream_ids(conn: sa.Connection, names: list[str], kind: str) -> list[uuid.UUID]:
+    from dpp_lib.store.config_tables import load_lookups
+
+    lookups = load_lookups(conn)
+    out = []
+    for name in names:
+        found = lookups.delivery_stream(name) if kind == "delivery" else lookups.tech_stream_id(name)
+        if found is None:
+            _fail(f"unknown {kind} stream {name!r}")
+        else:
+            out.append(found)
+    return out
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key")],
+    permissions: Annotated[str, typer.Option(help="events:write[,metrics:read,admin]")],
+    delivery_stream: Annotated[list[str], typer.Option(help="Restrict to a delivery stream")] = [],  # noqa: B006
+    tech_stream: Annotated[list[str], typer.Option(help="Restrict to a tech stream")] = [],  # noqa: B006
+    expires_days: Annotated[int | None, typer.Option(help="Expire after N days")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line of stdout."""
+    from dpp_lib.store.api_keys import create_key
+    from dpp_lib.store.audit import record
+
+    settings = _settings()
+    with _engine(settings).begin() as conn:
+        try:
+            key, plaintext = create_key(
+                conn, name=name, permissions=[p.strip() for p in permissions.split(",")],
+                delivery_streams=_stream_ids(conn, delivery_stream, "delivery"),
+                tech_streams=_stream_ids(conn, tech_stream, "tech"), expires_days=expires_days,
+            )
+        except DppError as exc:
+            _fail(exc.message)
+        record(conn, actor_type="cli", action="api_key.create", target_type="api_key",
+               target_id=str(key.key_id), details={"name": key.display_name,
+                                                   "permissions": list(key.permissions)})
+    typer.echo(f"created API key {key.key_id} ({key.key_prefix}…) for {key.display_name}; "
+               "store it now, it is not shown again:")
+    typer.echo(plaintext)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (never the keys themselves) as JSON."""
+    from dpp_lib.store.api_keys import list_keys
+
+    with _engine(_settings()).connect() as conn:
+        keys = list_keys(conn)
+    typer.echo(json.dumps([
+        {"key_id": str(k.key_id), "prefix": k.key_prefix, "name": k.display_name,
+         "permissions": list(k.permissions), "active": k.is_active,
+         "delivery_streams": sorted(map(str, k.delivery_streams or [])) or None,
+         "tech_streams": sorted(map(str, k.tech_streams or [])) or None,
+         "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+         "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None}
+        for k in keys
+    ], indent=2))
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key: Annotated[str, typer.Argument(help="Key id or displayed prefix")]) -> None:
+    """Revoke an API key; requests with it get 401 from now on."""
+    from dpp_lib.store.api_keys import revoke_key
+    from dpp_lib.store.audit import record
+
+    with _engine(_settings()).begin() as conn:
+        try:
+            revoked = revoke_key(conn, key)
+        except DppError as exc:
+            _fail(exc.message)
+        record(conn, actor_type="cli", action="api_key.revoke", target_type="api_key",
+               target_id=str(revoked.key_id))
+    typer.echo(f"revoked {revoked.key_id} ({revoked.display_name})")
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Drain what is due, then exit")] = False,
+    verbose: bool = False,
+) -> None:
+    """Process the inbox: normalise, deduplicate, enrich, store."""
+    from ingest_service.worker import Worker
+
+    _setup_logging(verbose)
+    w = Worker.from_settings(_settings())
+    if once:
+        n = w.drain()
+        typer.echo(json.dumps({"processed": n, **w.stats.__dict__}))
+    else:
+        w.run_forever()
+
+
+@inbox_app.command("status")
+def inbox_status_cmd() -> None:
+    """Counts of inbox rows per state, as JSON."""
+    from ingest_service.worker import inbox_status
+
+    with _engine(_settings()).connect() as conn:
+        typer.echo(json.dumps(inbox_status(conn), indent=2))
+
+
+@inbox_app.command("retry")
+def inbox_retry() -> None:
+    """Requeue every dead-lettered delivery."""
+    from ingest_service.worker import retry_dead
+
+    with _engine(_settings()).begin() as conn:
+        n = retry_dead(conn)
+    typer.echo(f"requeued {n} dead-lettered deliveries")
+
+
+@secrets_app.command("init")
+def secrets_init() -> None:
+    """Create missing secrets (random, mode 0600); never prints them."""
+    settings = Settings()
+    created = ensure_secrets(settings)
+    typer.echo(f"created: {', '.join(created) or 'nothing (all present)'} in {settings.secrets_dir}")
+
+
+@app.command("serve")
+def serve(host: str | None = None, port: int | None = None, workers: int = 1) -> None:
+    """Run the HTTP API only."""
+    from ingest_service.runtime import serve_api
+
+    _setup_logging()
+    settings = _settings()
+    serve_api(settings, host=host or settings.host, port=port or settings.port, workers=workers)
+
+
+@app.command("up")
+def up(host: str | None = None, port: int | None = None) -> None:
+    """Run the API and the worker together (the embedded default)."""
+    from ingest_service.runtime import run_platform
+
+    _setup_logging()
+    run_platform(_settings(), host=host, port=port)
+
+
+@app.command("demo")
+def demo(
+    action: Annotated[str, typer.Argument(help="load")],
+    days: int = 180,
+    seed: int = 7,
+    until: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD); default today")] = None,
+    url: Annotated[str | None, typer.Option(help="Send to a running API instead")] = None,
+    if_empty: Annotated[bool, typer.Option(help="Only when no events exist yet")] = False,
+) -> None:
+    """Generate the demo organisation's history and send it through the real endpoints."""
+    from ingest_service.demo_load import load_demo
+
+    if action != "load":
+        _fail(f"unknown demo action {action!r}; use 'load'")
+    _setup_logging()
+    try:
+        report = load_demo(_settings(), days=days, seed=seed, until=until, url=url,
+                           if_empty=if_empty)
+    except DppError as exc:
+        _fail(exc.message)
+    typer.echo(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    app()

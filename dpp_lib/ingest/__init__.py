@@ -1,0 +1,1 @@
+"""Payload → event rows: pure normalisers, ticket linking, enrichment, anonymisation."""

@@ -1,0 +1,1 @@
+"""Jobs with I/O: processing the inbox, the demo organisation, rebuilds and schedules."""

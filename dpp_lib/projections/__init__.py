@@ -1,0 +1,1 @@
+"""Events → derived per-entity records, updated by the worker as events arrive."""

@@ -1,0 +1,125 @@
+"""Process settings (pydantic-settings). Secrets are read from files in ``DPP_SECRETS_DIR``.
+
+Library functions never read the environment: the CLI and the service build a
+``Settings`` once and pass what is needed down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dpp_lib.errors import SettingsError
+
+log = logging.getLogger(__name__)
+
+SECRET_NAMES = ("github_webhook_secret", "jira_webhook_secret", "anonymisation_key")
+# Secrets the embedded default creates on first run. Webhook secrets are generated too so
+# that a fresh install verifies signatures from the start (the demo loader signs with them).
+GENERATED_SECRETS = SECRET_NAMES
+PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "placeholder", "xxx", "test"}
+
+
+class Settings(BaseSettings):
+    """Settings for every DPP process, from ``DPP_*`` environment variables or ``.env``."""
+
+    model_config = SettingsConfigDict(env_prefix="DPP_", env_file=".env", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = Field(
+        "dev", description="dev and test allow generated secrets; production refuses them"
+    )
+    var_dir: Path = Field(Path("var"), description="Where the embedded database and files live")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; default: a SQLite file under var_dir"
+    )
+    secrets_dir: Path = Field(Path("var/secrets"), description="One file per secret")
+    host: str = Field("127.0.0.1", description="Address the API listens on")
+    port: int = Field(8000, description="Port the API listens on")
+    max_body_bytes: int = Field(25 * 1024 * 1024, description="Largest accepted request body")
+    worker_batch_size: int = Field(200, description="Inbox rows claimed per worker transaction")
+    worker_max_attempts: int = Field(8, description="Attempts before a delivery is dead-lettered")
+    worker_backoff_seconds: float = Field(2.0, description="First retry delay; doubles each time")
+    worker_poll_seconds: float = Field(0.2, description="Idle wait between inbox polls")
+    deferred_enrichment_delay_seconds: int = Field(
+        300, description="Delay before retrying a PR whose ticket is unknown (spec §5.3.6)"
+    )
+    deferred_enrichment_max_attempts: int = Field(12, description="Retries before giving up")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'dpp.sqlite3').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.resolved_database_url().startswith("sqlite")
+
+    def secret_path(self, name: str) -> Path:
+        if name not in SECRET_NAMES:
+            raise SettingsError(f"unknown secret {name!r}; known: {', '.join(SECRET_NAMES)}")
+        return self.secrets_dir / name
+
+    def read_secret(self, name: str) -> bytes | None:
+        """The secret's bytes (surrounding whitespace stripped), or None when the file is absent."""
+        path = self.secret_path(name)
+        if not path.exists():
+            return None
+        value = path.read_bytes().strip()
+        if not value:
+            raise SettingsError(f"secret file {path} is empty")
+        if self.environment == "production" and value.decode(errors="ignore").lower() in PLACEHOLDERS:
+            raise SettingsError(f"secret file {path} holds a placeholder value")
+        return value
+
+    def anonymisation_key(self) -> bytes:
+        key = self.read_secret("anonymisation_key")
+        if key is None:
+            raise SettingsError(
+                f"no anonymisation key at {self.secret_path('anonymisation_key')}; "
+                "run `dpp secrets init` or mount the secret"
+            )
+        return key
+
+
+def ensure_secrets(settings: Settings) -> list[str]:
+    """Create missing secrets (random, mode 0600) for the embedded default; returns their names.
+
+    Outside the embedded default nothing is generated: production secrets come from the
+    secrets manager. Values are never printed or logged.
+    """
+    if settings.environment == "production":
+        return []
+    settings.secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.secrets_dir, 0o700)
+    created = []
+    for name in GENERATED_SECRETS:
+        path = settings.secret_path(name)
+        if path.exists():
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        created.append(name)
+    return created
+
+
+def warn_missing_webhook_secrets(settings: Settings) -> list[str]:
+    """Log a warning for each webhook source whose signature checking is off."""
+    off = []
+    for source in ("github", "jira"):
+        name = f"{source}_webhook_secret"
+        if not settings.secret_path(name).exists():
+            off.append(source)
+            log.warning(
+                "no %s at %s: %s webhook signature checking is OFF",
+                name,
+                settings.secret_path(name),
+                source,
+            )
+    return off

@@ -1,0 +1,1 @@
+"""Storage: table definitions, engines, migrations, idempotent writes and window reads."""

@@ -1,0 +1,1 @@
+"""The DPP HTTP service (FastAPI) and the inbox worker."""

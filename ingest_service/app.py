@@ -1,0 +1,38 @@
+"""create_app(settings): wires routes, middleware and error handlers; nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from dpp_lib import __version__
+from dpp_lib.settings import Settings
+from ingest_service import errors
+from ingest_service.middleware import RequestIdMiddleware
+from ingest_service.routes import events, ops, webhooks
+from ingest_service.state import ServiceState
+
+
+def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Delivery Performance Platform",
+        version=__version__,
+        description="Ingests Jira, GitHub, CI/CD, monitoring and survey events; serves metrics.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.dpp = state or ServiceState.from_settings(settings)
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(webhooks.router)
+    app.include_router(events.router)
+    app.include_router(ops.router)
+    logging.getLogger(__name__).info("DPP API ready")
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory ingest_service.app:app_factory``."""
+    return create_app(Settings())

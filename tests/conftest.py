@@ -1,0 +1,115 @@
+"""Test harness: every database test runs on SQLite and on Postgres.
+
+Postgres comes from ``DPP_TEST_POSTGRES_URL`` (default: the local/CI server,
+``postgresql://postgres@127.0.0.1:5432/test``). With ``CI=true`` an unreachable server fails
+the run with a clear message; elsewhere the Postgres half is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from dpp_lib.settings import Settings
+from dpp_lib.store.db import make_engine
+from dpp_lib.store.migrate import upgrade
+from dpp_lib.store.schema import metadata
+from tests.support import TEST_SECRETS, load_test_config
+
+PG_URL = os.environ.get("DPP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = make_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("select 1")
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A migrated schema of its own in the Postgres test database, for this session."""
+    problem = _pg_reachable()
+    if problem:
+        message = f"Postgres at {PG_URL} is unreachable ({problem})"
+        if IN_CI:
+            pytest.exit(f"CI requires Postgres for the suite: {message}", returncode=3)
+        pytest.skip(message)
+    schema = f"dpp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'create schema "{schema}"')
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'drop schema "{schema}" cascade')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "dpp.sqlite3"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    for name, value in TEST_SECRETS.items():
+        (secrets_dir / name).write_text(value)
+    return Settings(environment="test", database_url=db_url, secrets_dir=secrets_dir,
+                    var_dir=tmp_path, worker_backoff_seconds=0.0,
+                    deferred_enrichment_delay_seconds=0)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[sa.Engine]:
+    engine = make_engine(settings.resolved_database_url())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def org(engine: sa.Engine) -> sa.Engine:
+    """The database with the test organisation loaded (example.yaml + fixture orgs)."""
+    load_test_config(engine)
+    return engine
