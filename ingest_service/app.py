@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from ingest_service.responses import JsonResponse
 
 from dpp_lib import __version__
 from dpp_lib.settings import Settings
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         title="Delivery Performance Platform",
         version=__version__,
         description="Ingests Jira, GitHub, CI/CD, monitoring and survey events; serves metrics.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JsonResponse,
     )
     app.state.dpp = state or ServiceState.from_settings(settings)
     errors.install(app)

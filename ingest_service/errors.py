@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from ingest_service.responses import JsonResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dpp_lib.errors import DppError, FieldProblem
@@ -41,7 +41,7 @@ def request_id(request: Request) -> str:
 
 def envelope(request: Request, status: int, code: str, message: str,
              details: list[FieldProblem] | None = None,
-             headers: dict[str, str] | None = None) -> ORJSONResponse:
+             headers: dict[str, str] | None = None) -> JsonResponse:
     rid = request_id(request)
     body: dict[str, Any] = {
         "status": "error",
@@ -50,7 +50,7 @@ def envelope(request: Request, status: int, code: str, message: str,
                   "details": [d.as_dict() for d in details or []]},
         "request_id": rid,
     }
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JsonResponse(body, status_code=status, headers=headers)
 
 
 def problems_from_pydantic(errors: list[Any], *, skip: int = 0) -> list[FieldProblem]:
@@ -65,27 +65,27 @@ def problems_from_pydantic(errors: list[Any], *, skip: int = 0) -> list[FieldPro
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JsonResponse:
         return envelope(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(DppError)
-    async def _dpp_error(request: Request, exc: DppError) -> ORJSONResponse:
+    async def _dpp_error(request: Request, exc: DppError) -> JsonResponse:
         return envelope(request, 422, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JsonResponse:
         details = problems_from_pydantic(list(exc.errors()))
         names = ", ".join(d.field for d in details)
         return envelope(request, 422, "validation_failed", f"invalid request: {names}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JsonResponse:
         code = CODES.get(exc.status_code, "error")
         return envelope(request, exc.status_code, code, str(exc.detail),
                         headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JsonResponse:
         log.exception("unhandled error on %s %s (request %s)", request.method,
                       request.url.path, request_id(request))
         return envelope(request, 500, "internal_error",

@@ -120,11 +120,22 @@ def count(engine: sa.Engine, table: str, where: str = "") -> int:
         return int(conn.exec_driver_sql(sql).scalar_one())
 
 
+JSON_COLUMNS = {"outcome", "headers", "from_value", "to_value", "labels", "stream_scope",
+                "permissions", "details", "value", "tech_stream_ids", "stage_durations"}
+
+
 def rows(engine: sa.Engine, table: str, where: str = "", order: str = "") -> list[dict[str, Any]]:
     with engine.connect() as conn:
         sql = f"select * from {table}" + (f" where {where}" if where else "")
         sql += f" order by {order}" if order else ""
-        return [dict(r._mapping) for r in conn.exec_driver_sql(sql)]
+        out = []
+        for r in conn.exec_driver_sql(sql):
+            row = dict(r._mapping)
+            for k, v in row.items():  # SQLite hands JSON columns back as text
+                if isinstance(v, str) and v[:1] in "{[" and k in JSON_COLUMNS:
+                    row[k] = json.loads(v)
+            out.append(row)
+        return out
 
 
 def compact(payload: Any) -> bytes:

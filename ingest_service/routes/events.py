@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from ingest_service.responses import JsonResponse
 from pydantic import BaseModel
 
 from dpp_lib.errors import FieldProblem
@@ -64,27 +64,27 @@ PULSE_EXAMPLE = {
 
 @router.post("/deployment", status_code=202, responses=_responses(DEPLOY_EXAMPLE),
              openapi_extra=_openapi_body(DeploymentBody, DEPLOY_EXAMPLE))
-async def deployment_event(request: Request) -> ORJSONResponse:
+async def deployment_event(request: Request) -> JsonResponse:
     """Record a deployment from a CI/CD pipeline. Non-deployable repositories: 202, ignored."""
     body, data = await _read(request)
     parsed = validate_body(DeploymentBody, data)
     await run_in_threadpool(_accept, request, "deployment", body, parsed)
-    return ORJSONResponse(ACCEPTED, status_code=202)
+    return JsonResponse(ACCEPTED, status_code=202)
 
 
 @router.post("/incident", status_code=202, responses=_responses(INCIDENT_EXAMPLE),
              openapi_extra=_openapi_body(IncidentBody, INCIDENT_EXAMPLE))
-async def incident_event(request: Request) -> ORJSONResponse:
+async def incident_event(request: Request) -> JsonResponse:
     """Record an incident or alarm; ``service_name`` must match a repository's deploy_target."""
     body, data = await _read(request)
     parsed = validate_body(IncidentBody, data)
     await run_in_threadpool(_accept, request, "incident", body, parsed)
-    return ORJSONResponse(ACCEPTED, status_code=202)
+    return JsonResponse(ACCEPTED, status_code=202)
 
 
 @router.post("/pulse", status_code=202, responses=_responses(PULSE_EXAMPLE),
              openapi_extra=_openapi_body(PulseBody, PULSE_EXAMPLE))
-async def pulse_event(request: Request) -> ORJSONResponse:
+async def pulse_event(request: Request) -> JsonResponse:
     """Record a pulse survey response from an external tool (spec §5.5.1).
 
     Scores are integers 1–5. ``respondent_id`` is hashed (HMAC-SHA256) on arrival, before
@@ -98,7 +98,7 @@ async def pulse_event(request: Request) -> ORJSONResponse:
     stored["respondent_hash"] = state.anonymise("survey", parsed.respondent_id)
     body = orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
     await run_in_threadpool(_accept, request, "pulse", body, parsed)
-    return ORJSONResponse(ACCEPTED, status_code=202)
+    return JsonResponse(ACCEPTED, status_code=202)
 
 
 async def _read(request: Request) -> tuple[bytes, dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from ingest_service.responses import JsonResponse
 
 from dpp_lib import __version__
 
@@ -11,6 +11,6 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-async def health() -> ORJSONResponse:
+async def health() -> JsonResponse:
     """Liveness: answers when the process can serve requests."""
-    return ORJSONResponse({"status": "ok", "version": __version__})
+    return JsonResponse({"status": "ok", "version": __version__})

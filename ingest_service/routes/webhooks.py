@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from ingest_service.responses import JsonResponse
 
 from dpp_lib.errors import FieldProblem
 from ingest_service.deps import parse_json_object, read_body, service
@@ -28,7 +28,7 @@ RESPONSES = {
 
 
 @router.post("/github", status_code=202, responses=RESPONSES)
-async def github_webhook(request: Request) -> ORJSONResponse:
+async def github_webhook(request: Request) -> JsonResponse:
     """Receive a GitHub App webhook (``X-GitHub-Event``, ``X-Hub-Signature-256``)."""
     state = service(request)
     body = await read_body(request, state.settings.max_body_bytes)
@@ -45,11 +45,11 @@ async def github_webhook(request: Request) -> ORJSONResponse:
     delivery = request.headers.get("x-github-delivery") or body_sha256(body)
     rec = InboxRecord("github", delivery[:200], event[:100], selected_headers(request.headers), body)
     await run_in_threadpool(_append, state, rec)
-    return ORJSONResponse(ACCEPTED, status_code=202)
+    return JsonResponse(ACCEPTED, status_code=202)
 
 
 @router.post("/jira", status_code=202, responses=RESPONSES)
-async def jira_webhook(request: Request) -> ORJSONResponse:
+async def jira_webhook(request: Request) -> JsonResponse:
     """Receive a Jira Cloud or Data Center webhook (``X-Hub-Signature: sha256=…``)."""
     state = service(request)
     body = await read_body(request, state.settings.max_body_bytes)
@@ -64,7 +64,7 @@ async def jira_webhook(request: Request) -> ORJSONResponse:
     rec = InboxRecord("jira", delivery[:200], kind[:100] if isinstance(kind, str) else None,
                       selected_headers(request.headers), body)
     await run_in_threadpool(_append, state, rec)
-    return ORJSONResponse(ACCEPTED, status_code=202)
+    return JsonResponse(ACCEPTED, status_code=202)
 
 
 def _append(state: ServiceState, rec: InboxRecord) -> None:

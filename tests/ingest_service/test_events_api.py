@@ -1,0 +1,256 @@
+"""POST /api/v1/events/{deployment,incident,pulse}: keys, scope, validation, processing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from dpp_lib.store.api_keys import create_key, revoke_key
+from dpp_lib.store.config_tables import load_lookups
+from dpp_lib.store.schema import api_keys
+from ingest_service.worker import Worker
+from tests.support import count, rows
+
+DEPLOY = {
+    "repo_full_name": "acme-core-api/payments-service",
+    "environment": "production",
+    "status": "success",
+    "deployed_at": "2026-11-02T14:30:00Z",
+    "commit_sha": "abc123",
+    "pipeline_id": "run-1",
+    "trigger_type": "push",
+    "pr_number": 42,
+}
+INCIDENT = {
+    "event_type": "alarm_triggered",
+    "incident_id": "INC-1",
+    "service_name": "ecs:payments-service",
+    "occurred_at": "2026-11-02T15:00:00Z",
+    "severity": "P2",
+    "description": "Error rate spike on /checkout",
+}
+PULSE = {
+    "delivery_stream": "payments",
+    "survey_period": "2026-11",
+    "respondent_id": "alice.example@acme.test",
+    "pace_score": 4,
+    "tooling_score": 3,
+    "clarity_score": 5,
+    "free_text": "ok",
+    "submitted_at": "2026-11-03T09:00:00Z",
+}
+
+
+def _key(engine: sa.Engine, **kw: Any) -> str:
+    kw.setdefault("permissions", ["events:write"])
+    with engine.begin() as conn:
+        _, plaintext = create_key(conn, name=kw.pop("name", "test"), **kw)
+    return plaintext
+
+
+@pytest.fixture
+def key(org: sa.Engine) -> str:
+    return _key(org)
+
+
+def post(client: TestClient, kind: str, body: Any, key: str | None, **headers: str) -> Any:
+    h = {"Authorization": f"Bearer {key}"} if key else {}
+    h.update(headers)
+    return client.post(f"/api/v1/events/{kind}", json=body, headers=h)
+
+
+def test_deployment_accepted_and_processed(client: TestClient, worker: Worker, org: sa.Engine,
+                                           key: str) -> None:
+    r = post(client, "deployment", DEPLOY, key)
+    assert r.status_code == 202 and r.json() == {"ok": True}
+    worker.drain()
+    (event,) = rows(org, "cicd_events")
+    assert event["event_type"] == "deploy_completed" and event["status"] == "success"
+    assert event["environment"] == "production" and event["linked_pr_number"] == 42
+    assert event["tech_stream_id"] is not None and event["repo_id"] is not None
+    (record,) = rows(org, "deployment_records")
+    assert record["status"] == "success" and record["pipeline_run_id"] == "run-1"
+    # the same run reported rolled back later: the record follows, the event log keeps both
+    later = DEPLOY | {"status": "rolled_back", "deployed_at": "2026-11-02T16:00:00Z"}
+    assert post(client, "deployment", later, key).status_code == 202
+    worker.drain()
+    assert count(org, "cicd_events") == 2
+    (record,) = rows(org, "deployment_records")
+    assert record["status"] == "rolled_back"
+    assert record["rollback_at"] == datetime(2026, 11, 2, 16, tzinfo=UTC) or str(
+        record["rollback_at"]).startswith("2026-11-02 16:00")
+
+
+def test_staging_deploy_has_no_deployment_record(client: TestClient, worker: Worker,
+                                                 org: sa.Engine, key: str) -> None:
+    post(client, "deployment", DEPLOY | {"environment": "staging"}, key)
+    worker.drain()
+    assert count(org, "cicd_events") == 1 and count(org, "deployment_records") == 0
+
+
+def test_non_deployable_repository_is_accepted_and_ignored(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
+    body = DEPLOY | {"repo_full_name": "acme-frontend/ui-components"}
+    assert post(client, "deployment", body, key).status_code == 202
+    worker.drain()
+    (raw,) = rows(org, "raw_events")
+    assert raw["state"] == "ignored" and "not deployable" in raw["ignored_reason"]
+    assert count(org, "cicd_events") == 0
+
+
+def test_unknown_repository_and_service_are_422(client: TestClient, org: sa.Engine,
+                                                key: str) -> None:
+    r = post(client, "deployment", DEPLOY | {"repo_full_name": "acme/nope"}, key)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "repo_full_name"
+    assert "acme/nope" in r.json()["message"]
+    r = post(client, "incident", INCIDENT | {"service_name": "lambda:ghost"}, key)
+    assert r.status_code == 422 and "lambda:ghost" in r.json()["message"]
+    r = post(client, "pulse", PULSE | {"delivery_stream": "ghosts"}, key)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "delivery_stream"
+    assert count(org, "raw_events") == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "status", "field"),
+    [
+        ("deployment", {k: v for k, v in DEPLOY.items() if k != "environment"}, 400, "environment"),
+        ("deployment", {k: v for k, v in DEPLOY.items() if k != "deployed_at"}, 400, "deployed_at"),
+        ("deployment", DEPLOY | {"status": "exploded"}, 422, "status"),
+        ("deployment", DEPLOY | {"deployed_at": "yesterday"}, 422, "deployed_at"),
+        ("deployment", DEPLOY | {"deployed_at": "2026-11-02T14:30:00"}, 422, "deployed_at"),
+        ("deployment", DEPLOY | {"pr_number": "42"}, 422, "pr_number"),
+        ("deployment", DEPLOY | {"trigger_type": "cosmic-ray"}, 422, "trigger_type"),
+        ("incident", INCIDENT | {"event_type": "alarm_snoozed"}, 422, "event_type"),
+        ("incident", INCIDENT | {"severity": "P9"}, 422, "severity"),
+        ("incident", {k: v for k, v in INCIDENT.items() if k != "incident_id"}, 400, "incident_id"),
+        ("pulse", PULSE | {"pace_score": 6}, 422, "pace_score"),
+        ("pulse", PULSE | {"clarity_score": 0}, 422, "clarity_score"),
+        ("pulse", PULSE | {"tooling_score": 3.5}, 422, "tooling_score"),
+        ("pulse", PULSE | {"survey_period": "2026-13"}, 422, "survey_period"),
+        ("pulse", {k: v for k, v in PULSE.items() if k != "respondent_id"}, 400, "respondent_id"),
+    ],
+)
+def test_validation_names_the_field(client: TestClient, org: sa.Engine, key: str, kind: str,
+                                    body: dict[str, Any], status: int, field: str) -> None:
+    r = post(client, kind, body, key)
+    assert r.status_code == status, r.text
+    data = r.json()
+    assert data["status"] == "error" and field in data["message"]
+    assert field in [d["field"] for d in data["error"]["details"]]
+    assert count(org, "raw_events") == 0
+
+
+def test_malformed_json_is_400(client: TestClient, org: sa.Engine, key: str) -> None:
+    r = client.post("/api/v1/events/deployment", content=b"{oops",
+                    headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
+    assert count(org, "raw_events") == 0
+
+
+def test_key_failures(client: TestClient, org: sa.Engine) -> None:
+    good = _key(org)
+    assert post(client, "deployment", DEPLOY, None).status_code == 401
+    r = post(client, "deployment", DEPLOY, "dpp_not-a-real-key")
+    assert r.status_code == 401 and r.json()["message"] == "unknown API key"
+    revoked = _key(org, name="revoked")
+    with org.begin() as conn:
+        key_id = conn.execute(sa.select(api_keys.c.key_id).where(
+            api_keys.c.display_name == "revoked")).scalar_one()
+        revoke_key(conn, str(key_id))
+    r = post(client, "deployment", DEPLOY, revoked)
+    assert r.status_code == 401 and "revoked" in r.json()["message"]
+    expired = _key(org, name="expired", expires_days=1)
+    with org.begin() as conn:
+        conn.execute(api_keys.update().where(api_keys.c.display_name == "expired").values(
+            expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    r = post(client, "deployment", DEPLOY, expired)
+    assert r.status_code == 401 and "expired" in r.json()["message"]
+    reader = _key(org, name="reader", permissions=["metrics:read"])
+    r = post(client, "deployment", DEPLOY, reader)
+    assert r.status_code == 403 and "events:write" in r.json()["message"]
+    assert count(org, "raw_events") == 0
+    assert post(client, "deployment", DEPLOY, good).status_code == 202
+    assert count(org, "raw_events") == 1
+    (used,) = rows(org, "api_keys", "display_name = 'test'")
+    assert used["last_used_at"] is not None
+
+
+def test_stream_scope(client: TestClient, org: sa.Engine) -> None:
+    with org.connect() as conn:
+        lookups = load_lookups(conn)
+    core, auth = lookups.tech_stream_id("core-api"), lookups.tech_stream_id("auth")
+    payments = lookups.delivery_stream("payments")
+    core_key = _key(org, tech_streams=[core])
+    auth_key = _key(org, tech_streams=[auth])
+    pay_key = _key(org, delivery_streams=[payments])
+    assert post(client, "deployment", DEPLOY, core_key).status_code == 202
+    assert post(client, "incident", INCIDENT, core_key).status_code == 202
+    r = post(client, "deployment", DEPLOY | {"pipeline_id": "x"}, auth_key)
+    assert r.status_code == 403 and "scope" in r.json()["message"]
+    assert post(client, "incident", INCIDENT, auth_key).status_code == 403
+    assert post(client, "pulse", PULSE, core_key).status_code == 403
+    assert post(client, "pulse", PULSE, pay_key).status_code == 202
+    assert post(client, "deployment", DEPLOY | {"pipeline_id": "y"}, pay_key).status_code == 403
+    assert count(org, "raw_events") == 3
+
+
+def test_idempotency_key_and_body_hash(client: TestClient, worker: Worker, org: sa.Engine,
+                                       key: str) -> None:
+    assert post(client, "deployment", DEPLOY, key).status_code == 202
+    assert post(client, "deployment", DEPLOY, key).status_code == 202
+    assert post(client, "deployment", DEPLOY, key, **{"X-Idempotency-Key": "k1"}).status_code == 202
+    assert post(client, "deployment", DEPLOY, key, **{"X-Idempotency-Key": "k1"}).status_code == 202
+    assert count(org, "raw_events") == 2
+    worker.drain()
+    assert count(org, "cicd_events") == 1 and count(org, "deployment_records") == 1
+
+
+def test_incident_time_to_restore_any_arrival_order(client: TestClient, worker: Worker,
+                                                    org: sa.Engine, key: str) -> None:
+    resolved = INCIDENT | {"event_type": "alarm_resolved", "occurred_at": "2026-11-02T15:45:29Z"}
+    assert post(client, "incident", resolved, key).status_code == 202  # the resolve comes first
+    worker.drain()
+    (row,) = rows(org, "incident_events")
+    assert row["time_to_restore_min"] is None
+    assert post(client, "incident", INCIDENT, key).status_code == 202
+    worker.drain()
+    done = rows(org, "incident_events", "event_type = 'alarm_resolved'")
+    assert done[0]["time_to_restore_min"] == 45  # 45 min 29 s → 45
+    opened = rows(org, "incident_events", "event_type = 'alarm_triggered'")
+    assert opened[0]["severity"] == "high" and opened[0]["tech_stream_id"] is not None
+
+
+def test_pulse_is_hashed_on_arrival_and_upserted(client: TestClient, worker: Worker,
+                                                 org: sa.Engine, key: str) -> None:
+    assert post(client, "pulse", PULSE, key).status_code == 202
+    # the inbox never holds the respondent's identifier
+    (raw,) = rows(org, "raw_events")
+    assert b"alice.example" not in bytes(raw["body"])
+    later = PULSE | {"pace_score": 2, "submitted_at": "2026-11-05T09:00:00Z"}
+    earlier = PULSE | {"pace_score": 5, "submitted_at": "2026-11-01T09:00:00Z"}
+    assert post(client, "pulse", later, key).status_code == 202
+    worker.drain()
+    assert post(client, "pulse", earlier, key).status_code == 202  # arrives last, is older
+    worker.drain()
+    (resp,) = rows(org, "pulse_responses")
+    assert resp["pace_score"] == 2 and len(resp["respondent_hash"]) == 64
+    assert resp["delivery_stream_id"] is not None
+    other = PULSE | {"respondent_id": "bob@acme.test"}
+    post(client, "pulse", other, key)
+    worker.drain()
+    assert count(org, "pulse_responses") == 2
+
+
+def test_request_id_and_api_version_on_every_response(client: TestClient, org: sa.Engine) -> None:
+    r = post(client, "deployment", DEPLOY, None)
+    assert r.headers["x-api-version"] == "1"
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    assert client.get("/health").headers["x-request-id"]
+    mine = uuid.uuid4().hex
+    assert client.get("/health", headers={"X-Request-ID": mine}).headers["x-request-id"] == mine
