@@ -15,12 +15,14 @@ import typer
 from dpp_lib.errors import DppError
 from dpp_lib.settings import Settings, ensure_secrets
 
-app = typer.Typer(help="Delivery Performance Platform", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Delivery Performance Platform", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 config_app = typer.Typer(help="Organisation configuration", no_args_is_help=True)
-apikey_app = typer.Typer(help="API keys for pipelines, monitoring and integrations",
-                         no_args_is_help=True)
+apikey_app = typer.Typer(
+    help="API keys for pipelines, monitoring and integrations", no_args_is_help=True
+)
 inbox_app = typer.Typer(help="The raw event inbox", no_args_is_help=True)
 secrets_app = typer.Typer(help="Secrets in DPP_SECRETS_DIR", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -48,8 +50,13 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")
@@ -77,8 +84,14 @@ def config_load(file: Path) -> None:
     with _engine(settings).begin() as conn:
         changes = apply_config(conn, cfg)
         if changes:
-            record(conn, actor_type="cli", action="config.load", target_type="file",
-                   target_id=str(file), details=dict(changes))
+            record(
+                conn,
+                actor_type="cli",
+                action="config.load",
+                target_type="file",
+                target_id=str(file),
+                details=dict(changes),
+            )
     summary = ", ".join(f"{k} {v}" for k, v in sorted(changes.items())) or "no changes"
     typer.echo(f"loaded {file}: {summary}")
 
@@ -89,7 +102,9 @@ def _stream_ids(conn: sa.Connection, names: list[str], kind: str) -> list[uuid.U
     lookups = load_lookups(conn)
     out = []
     for name in names:
-        found = lookups.delivery_stream(name) if kind == "delivery" else lookups.tech_stream_id(name)
+        found = (
+            lookups.delivery_stream(name) if kind == "delivery" else lookups.tech_stream_id(name)
+        )
         if found is None:
             _fail(f"unknown {kind} stream {name!r}")
         else:
@@ -113,17 +128,27 @@ def apikey_create(
     with _engine(settings).begin() as conn:
         try:
             key, plaintext = create_key(
-                conn, name=name, permissions=[p.strip() for p in permissions.split(",")],
+                conn,
+                name=name,
+                permissions=[p.strip() for p in permissions.split(",")],
                 delivery_streams=_stream_ids(conn, delivery_stream, "delivery"),
-                tech_streams=_stream_ids(conn, tech_stream, "tech"), expires_days=expires_days,
+                tech_streams=_stream_ids(conn, tech_stream, "tech"),
+                expires_days=expires_days,
             )
         except DppError as exc:
             _fail(exc.message)
-        record(conn, actor_type="cli", action="api_key.create", target_type="api_key",
-               target_id=str(key.key_id), details={"name": key.display_name,
-                                                   "permissions": list(key.permissions)})
-    typer.echo(f"created API key {key.key_id} ({key.key_prefix}…) for {key.display_name}; "
-               "store it now, it is not shown again:")
+        record(
+            conn,
+            actor_type="cli",
+            action="api_key.create",
+            target_type="api_key",
+            target_id=str(key.key_id),
+            details={"name": key.display_name, "permissions": list(key.permissions)},
+        )
+    typer.echo(
+        f"created API key {key.key_id} ({key.key_prefix}…) for {key.display_name}; "
+        "store it now, it is not shown again:"
+    )
     typer.echo(plaintext)
 
 
@@ -134,15 +159,25 @@ def apikey_list() -> None:
 
     with _engine(_settings()).connect() as conn:
         keys = list_keys(conn)
-    typer.echo(json.dumps([
-        {"key_id": str(k.key_id), "prefix": k.key_prefix, "name": k.display_name,
-         "permissions": list(k.permissions), "active": k.is_active,
-         "delivery_streams": sorted(map(str, k.delivery_streams or [])) or None,
-         "tech_streams": sorted(map(str, k.tech_streams or [])) or None,
-         "expires_at": k.expires_at.isoformat() if k.expires_at else None,
-         "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None}
-        for k in keys
-    ], indent=2))
+    typer.echo(
+        json.dumps(
+            [
+                {
+                    "key_id": str(k.key_id),
+                    "prefix": k.key_prefix,
+                    "name": k.display_name,
+                    "permissions": list(k.permissions),
+                    "active": k.is_active,
+                    "delivery_streams": sorted(map(str, k.delivery_streams or [])) or None,
+                    "tech_streams": sorted(map(str, k.tech_streams or [])) or None,
+                    "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+                    "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                }
+                for k in keys
+            ],
+            indent=2,
+        )
+    )
 
 
 @apikey_app.command("revoke")
@@ -156,8 +191,13 @@ def apikey_revoke(key: Annotated[str, typer.Argument(help="Key id or displayed p
             revoked = revoke_key(conn, key)
         except DppError as exc:
             _fail(exc.message)
-        record(conn, actor_type="cli", action="api_key.revoke", target_type="api_key",
-               target_id=str(revoked.key_id))
+        record(
+            conn,
+            actor_type="cli",
+            action="api_key.revoke",
+            target_type="api_key",
+            target_id=str(revoked.key_id),
+        )
     typer.echo(f"revoked {revoked.key_id} ({revoked.display_name})")
 
 
@@ -202,7 +242,9 @@ def secrets_init() -> None:
     """Create missing secrets (random, mode 0600); never prints them."""
     settings = Settings()
     created = ensure_secrets(settings)
-    typer.echo(f"created: {', '.join(created) or 'nothing (all present)'} in {settings.secrets_dir}")
+    typer.echo(
+        f"created: {', '.join(created) or 'nothing (all present)'} in {settings.secrets_dir}"
+    )
 
 
 @app.command("serve")
@@ -232,6 +274,9 @@ def demo(
     until: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD); default today")] = None,
     url: Annotated[str | None, typer.Option(help="Send to a running API instead")] = None,
     if_empty: Annotated[bool, typer.Option(help="Only when no events exist yet")] = False,
+    config: Annotated[Path, typer.Option(help="The loaded org config file")] = Path(
+        "config/example.yaml"
+    ),
 ) -> None:
     """Generate the demo organisation's history and send it through the real endpoints."""
     from ingest_service.demo_load import load_demo
@@ -240,8 +285,9 @@ def demo(
         _fail(f"unknown demo action {action!r}; use 'load'")
     _setup_logging()
     try:
-        report = load_demo(_settings(), days=days, seed=seed, until=until, url=url,
-                           if_empty=if_empty)
+        report = load_demo(
+            _settings(), days=days, seed=seed, until=until, url=url, if_empty=if_empty
+        )
     except DppError as exc:
         _fail(exc.message)
     typer.echo(json.dumps(report, indent=2))

@@ -29,7 +29,7 @@ class DppError(Exception):
 
 
 class ConfigError(DppError):
-    """The organisation config file is invalid; names the file, the path inside it and the problem."""
+    """The org config file is invalid; names the file, the path inside it and the problem."""
 
     code = "invalid_config"
 

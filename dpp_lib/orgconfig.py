@@ -147,7 +147,7 @@ class StatusMapping(_Strict):
 class JiraProject(_Strict):
     key: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
     delivery_stream: str | None = None
-    derivation: list[DerivationMethod] = list(DERIVATION_METHODS)
+    derivation: list[DerivationMethod] = ["custom_field", "project", "label", "component"]
     components: dict[str, str] = {}
     status_mappings: list[StatusMapping] = Field(min_length=1)
 
@@ -209,30 +209,50 @@ class OrgConfig(_Strict):
         _unique(problems, "delivery_streams", [s.name for s in self.delivery_streams], "name")
         _unique(problems, "tech_streams", [s.name for s in self.tech_streams], "name")
         _unique(
-            problems, "tech_streams", [s.github_org.lower() for s in self.tech_streams], "github_org"
+            problems,
+            "tech_streams",
+            [s.github_org.lower() for s in self.tech_streams],
+            "github_org",
         )
-        _unique(problems, "tech_streams", [s.github_install_id for s in self.tech_streams],
-                "github_install_id")
-        _unique(problems, "repositories", [r.full_name.lower() for r in self.repositories],
-                "full_name")
+        _unique(
+            problems,
+            "tech_streams",
+            [s.github_install_id for s in self.tech_streams],
+            "github_install_id",
+        )
+        _unique(
+            problems, "repositories", [r.full_name.lower() for r in self.repositories], "full_name"
+        )
         _unique(problems, "jira_projects", [p.key for p in self.jira_projects], "key")
-        targets = [r.deploy_target for r in self.repositories if r.deploy_target]
+        targets = [(r.deploy_target or "").casefold() for r in self.repositories]
         _unique(problems, "repositories", targets, "deploy_target")
         delivery = {s.name for s in self.delivery_streams}
         orgs = {s.github_org.lower() for s in self.tech_streams}
         for i, repo in enumerate(self.repositories):
             org = repo.full_name.split("/", 1)[0].lower()
             if org not in orgs:
-                problems.append((f"repositories[{i}].full_name",
-                                 f"org {org!r} is not the github_org of any tech stream"))
+                problems.append(
+                    (
+                        f"repositories[{i}].full_name",
+                        f"org {org!r} is not the github_org of any tech stream",
+                    )
+                )
         for i, project in enumerate(self.jira_projects):
             if project.delivery_stream is not None and project.delivery_stream not in delivery:
-                problems.append((f"jira_projects[{i}].delivery_stream",
-                                 f"unknown delivery stream {project.delivery_stream!r}"))
+                problems.append(
+                    (
+                        f"jira_projects[{i}].delivery_stream",
+                        f"unknown delivery stream {project.delivery_stream!r}",
+                    )
+                )
             for label, stream in project.components.items():
                 if stream not in delivery:
-                    problems.append((f"jira_projects[{i}].components.{label}",
-                                     f"unknown delivery stream {stream!r}"))
+                    problems.append(
+                        (
+                            f"jira_projects[{i}].components.{label}",
+                            f"unknown delivery stream {stream!r}",
+                        )
+                    )
         names = delivery | {s.name for s in self.tech_streams}
         for label, stream in self.value_map.streams.items():
             if stream not in names:
@@ -257,9 +277,12 @@ class _ReferenceErrors(ValueError):
 def _unique(problems: list[tuple[str, str]], section: str, values: list[str], field: str) -> None:
     seen: dict[str, int] = {}
     for i, value in enumerate(values):
+        if not value:
+            continue
         if value in seen:
-            problems.append((f"{section}[{i}].{field}",
-                             f"duplicate {value!r} (also {section}[{seen[value]}])"))
+            problems.append(
+                (f"{section}[{i}].{field}", f"duplicate {value!r} (also {section}[{seen[value]}])")
+            )
         seen.setdefault(value, i)
 
 
@@ -286,7 +309,7 @@ def parse_config(text: str, *, file: str = "<config>") -> OrgConfig:
     try:
         return OrgConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems: list[FieldProblem] = []
         for err in exc.errors():
             ctx_err = (err.get("ctx") or {}).get("error")
             if isinstance(ctx_err, _ReferenceErrors):
@@ -301,6 +324,8 @@ def read_config(path: Path | str) -> OrgConfig:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [FieldProblem("(file)", f"cannot read: {exc.strerror}")]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            str(path), [FieldProblem("(file)", f"cannot read: {getattr(exc, 'strerror', exc)}")]
+        ) from exc
     return parse_config(text, file=str(path))

@@ -73,7 +73,10 @@ class Settings(BaseSettings):
         value = path.read_bytes().strip()
         if not value:
             raise SettingsError(f"secret file {path} is empty")
-        if self.environment == "production" and value.decode(errors="ignore").lower() in PLACEHOLDERS:
+        if (
+            self.environment == "production"
+            and value.decode(errors="ignore").lower() in PLACEHOLDERS
+        ):
             raise SettingsError(f"secret file {path} holds a placeholder value")
         return value
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from ingest_service.responses import JsonResponse
 
 from dpp_lib import __version__
 from dpp_lib.settings import Settings
 from ingest_service import errors
 from ingest_service.middleware import RequestIdMiddleware
+from ingest_service.responses import JsonResponse
 from ingest_service.routes import events, ops, webhooks
 from ingest_service.state import ServiceState
 

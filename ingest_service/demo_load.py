@@ -8,7 +8,8 @@ nothing (the inbox deduplicates on delivery id).
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, time as dtime
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,10 @@ def load_demo(
     cfg = read_config(config_file)
     with engine.connect() as conn:
         if config_version(conn) != config_fingerprint(cfg):
-            raise DppError(f"{config_file} is not the loaded organisation config: "
-                           f"run `dpp config load {config_file}` first")
+            raise DppError(
+                f"{config_file} is not the loaded organisation config: "
+                f"run `dpp config load {config_file}` first"
+            )
         existing = conn.execute(sa.select(sa.func.count()).select_from(raw_events)).scalar_one()
     if if_empty and existing:
         return {"skipped": f"the inbox already holds {existing} deliveries"}
@@ -61,20 +64,28 @@ def load_demo(
     deliveries = generate_demo(cfg, days=days, seed=seed, until=demo_until(until))
     generated = time.monotonic() - started
     with engine.begin() as conn:
-        key, plaintext = create_key(conn, name="demo loader", permissions=["events:write"],
-                                    expires_days=1)
+        key, plaintext = create_key(
+            conn, name="demo loader", permissions=["events:write"], expires_days=1
+        )
     try:
-        common = {
-            "github_secret": settings.read_secret("github_webhook_secret"),
-            "jira_secret": settings.read_secret("jira_webhook_secret"),
-            "api_key": plaintext,
-            "progress": progress,
-        }
+        github_secret = settings.read_secret("github_webhook_secret")
+        jira_secret = settings.read_secret("jira_webhook_secret")
+
+        def send(base_url: str) -> Any:
+            return send_deliveries(
+                deliveries,
+                base_url=base_url,
+                github_secret=github_secret,
+                jira_secret=jira_secret,
+                api_key=plaintext,
+                progress=progress,
+            )
+
         if url:
-            report = send_deliveries(deliveries, base_url=url, **common)
+            report = send(url)
         else:
             with running_api(settings) as base_url:
-                report = send_deliveries(deliveries, base_url=base_url, **common)
+                report = send(base_url)
     finally:
         with engine.begin() as conn:
             revoke_key(conn, str(key.key_id))

@@ -39,16 +39,25 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
-        raise ApiError(400, "request body is empty; a JSON object is expected",
-                       details=[FieldProblem("(body)", "empty")])
+        raise ApiError(
+            400,
+            "request body is empty; a JSON object is expected",
+            details=[FieldProblem("(body)", "empty")],
+        )
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}",
-                       details=[FieldProblem("(body)", "malformed JSON")]) from None
+        raise ApiError(
+            400,
+            f"request body is not valid JSON: {exc}",
+            details=[FieldProblem("(body)", "malformed JSON")],
+        ) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "request body must be a JSON object",
-                       details=[FieldProblem("(body)", f"got a JSON {type(data).__name__}")])
+        raise ApiError(
+            400,
+            "request body must be a JSON object",
+            details=[FieldProblem("(body)", f"got a JSON {type(data).__name__}")],
+        )
     return data
 
 
@@ -61,20 +70,25 @@ def validate_body(model: type[M], data: dict[str, Any]) -> M:
         details = problems_from_pydantic(errors)
         missing = [d.field for d, e in zip(details, errors, strict=True) if e["type"] == "missing"]
         if missing:
-            raise ApiError(400, f"missing required field(s): {', '.join(missing)}",
-                           details=details) from None
+            raise ApiError(
+                400, f"missing required field(s): {', '.join(missing)}", details=details
+            ) from None
         names = ", ".join(d.field for d in details)
         raise ApiError(422, f"invalid field(s): {names}", details=details) from None
 
 
-def bearer_key(request: Request, conn: sa.Connection, state: ServiceState,
-               permission: str) -> ApiKey:
+def bearer_key(
+    request: Request, conn: sa.Connection, state: ServiceState, permission: str
+) -> ApiKey:
     """The request's API key: 401 when missing/unknown/revoked/expired, 403 without permission."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "missing API key: send 'Authorization: Bearer <api key>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "missing API key: send 'Authorization: Bearer <api key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     key = state.find_api_key(conn, token.strip())
     if key is None:
         raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})

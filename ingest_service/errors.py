@@ -10,23 +10,38 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from ingest_service.responses import JsonResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dpp_lib.errors import DppError, FieldProblem
+from ingest_service.responses import JsonResponse
 
 log = logging.getLogger(__name__)
 
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
-         422: "validation_failed", 429: "rate_limited", 500: "internal_error",
-         503: "unavailable"}
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 details: list[FieldProblem] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -39,15 +54,23 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def envelope(request: Request, status: int, code: str, message: str,
-             details: list[FieldProblem] | None = None,
-             headers: dict[str, str] | None = None) -> JsonResponse:
+def envelope(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
     rid = request_id(request)
     body: dict[str, Any] = {
         "status": "error",
         "message": message,
-        "error": {"code": code, "message": message,
-                  "details": [d.as_dict() for d in details or []]},
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [d.as_dict() for d in details or []],
+        },
         "request_id": rid,
     }
     return JsonResponse(body, status_code=status, headers=headers)
@@ -81,12 +104,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JsonResponse:
         code = CODES.get(exc.status_code, "error")
-        return envelope(request, exc.status_code, code, str(exc.detail),
-                        headers=getattr(exc, "headers", None))
+        return envelope(
+            request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JsonResponse:
-        log.exception("unhandled error on %s %s (request %s)", request.method,
-                      request.url.path, request_id(request))
-        return envelope(request, 500, "internal_error",
-                        "unexpected server error; see the service log for this request_id")
+        log.exception(
+            "unhandled error on %s %s (request %s)",
+            request.method,
+            request.url.path,
+            request_id(request),
+        )
+        return envelope(
+            request,
+            500,
+            "internal_error",
+            "unexpected server error; see the service log for this request_id",
+        )

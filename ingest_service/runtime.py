@@ -29,11 +29,17 @@ def _check_schema(settings: Settings) -> None:
 def serve_api(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     _check_schema(settings)
     if workers > 1:
-        uvicorn.run("ingest_service.app:app_factory", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning", access_log=False)
+        uvicorn.run(
+            "ingest_service.app:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                    access_log=False)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 def run_platform(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -42,8 +48,9 @@ def run_platform(settings: Settings, *, host: str | None = None, port: int | Non
     host, port = host or settings.host, port or settings.port
     stop = threading.Event()
     worker = Worker.from_settings(settings)
-    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="dpp-worker",
-                              daemon=True)
+    thread = threading.Thread(
+        target=worker.run_forever, args=(stop,), name="dpp-worker", daemon=True
+    )
     thread.start()
     base = f"http://{host}:{port}"
     print(f"DPP is up on {settings.resolved_database_url().split('?')[0]}", flush=True)
@@ -52,8 +59,7 @@ def run_platform(settings: Settings, *, host: str | None = None, port: int | Non
     print(f"  API docs    {base}/docs", flush=True)
     print(f"  health      {base}/health", flush=True)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                    access_log=False)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -69,8 +75,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def running_api(settings: Settings, host: str = "127.0.0.1") -> Iterator[str]:
     """Start the API on a free loopback port in a thread; yields its base URL."""
     port = free_port(host)
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
-                            access_log=False)
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="dpp-api", daemon=True)
     thread.start()

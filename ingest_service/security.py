@@ -14,7 +14,9 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: bytes | None, header: str | None, body: bytes, *, header_name: str) -> None:
+def verify_signature(
+    secret: bytes | None, header: str | None, body: bytes, *, header_name: str
+) -> None:
     """Check ``sha256=<hex>`` (GitHub ``X-Hub-Signature-256``, Jira ``X-Hub-Signature``).
 
     No secret configured → signature checking is off for the source (API reference).

@@ -29,9 +29,16 @@ log = logging.getLogger(__name__)
 LOOKUPS_TTL_SECONDS = 5.0
 KEY_TOUCH_INTERVAL = timedelta(seconds=60)
 STORED_HEADERS = (
-    "content-type", "user-agent", "x-github-event", "x-github-delivery",
-    "x-github-hook-id", "x-github-hook-installation-target-id", "x-atlassian-webhook-identifier",
-    "x-atlassian-webhook-retry", "x-atlassian-webhook-flow", "x-idempotency-key",
+    "content-type",
+    "user-agent",
+    "x-github-event",
+    "x-github-delivery",
+    "x-github-hook-id",
+    "x-github-hook-installation-target-id",
+    "x-atlassian-webhook-identifier",
+    "x-atlassian-webhook-retry",
+    "x-atlassian-webhook-flow",
+    "x-idempotency-key",
 )
 
 
@@ -95,9 +102,16 @@ class ServiceState:
         stmt = (
             dialect_insert(conn, raw_events)
             .values(
-                source=rec.source, delivery_id=rec.delivery_id, event_kind=rec.event_kind,
-                headers=rec.headers, body=rec.body, body_sha256=body_sha256(rec.body),
-                api_key_id=rec.api_key_id, received_at=now, state="pending", attempts=0,
+                source=rec.source,
+                delivery_id=rec.delivery_id,
+                event_kind=rec.event_kind,
+                headers=rec.headers,
+                body=rec.body,
+                body_sha256=body_sha256(rec.body),
+                api_key_id=rec.api_key_id,
+                received_at=now,
+                state="pending",
+                attempts=0,
                 next_attempt_at=now,
             )
             .on_conflict_do_nothing()

@@ -78,8 +78,9 @@ class Worker:
                         conn, raws, lookups=lookups, ctx=ctx, now=now, defer_delay=delay
                     )
             except Exception:
-                log.warning("batch of %d failed as a whole; isolating row by row", len(raws),
-                            exc_info=True)
+                log.warning(
+                    "batch of %d failed as a whole; isolating row by row", len(raws), exc_info=True
+                )
                 # The lookups may have been refreshed by rolled-back work (repositories).
                 self._lookups = None
                 lookups, ctx = self._context(conn)
@@ -98,29 +99,53 @@ class Worker:
             self._lookups = None  # the registry grew: read it again next batch
         return len(raws)
 
-    def _mark(self, conn: sa.Connection, raws: list[RawDelivery], outcomes: dict[int, Outcome],
-              now: datetime) -> None:
-        attempts = dict(conn.execute(
-            sa.select(raw_events.c.id, raw_events.c.attempts).where(
-                raw_events.c.id.in_([r.id for r in raws]))
-        ).all())
+    def _mark(
+        self,
+        conn: sa.Connection,
+        raws: list[RawDelivery],
+        outcomes: dict[int, Outcome],
+        now: datetime,
+    ) -> None:
+        attempts = dict(
+            conn.execute(
+                sa.select(raw_events.c.id, raw_events.c.attempts).where(
+                    raw_events.c.id.in_([r.id for r in raws])
+                )
+            ).all()
+        )
         params: list[dict[str, Any]] = []
         for raw in raws:
             o = outcomes[raw.id]
-            p: dict[str, Any] = {"rid": raw.id, "processed_at": now, "last_error": None,
-                                 "ignored_reason": None, "outcome": None,
-                                 "attempts": attempts[raw.id], "next_attempt_at": now}
+            p: dict[str, Any] = {
+                "rid": raw.id,
+                "processed_at": now,
+                "last_error": None,
+                "ignored_reason": None,
+                "outcome": None,
+                "attempts": attempts[raw.id],
+                "next_attempt_at": now,
+            }
             if o.error is not None:
                 n = attempts[raw.id] + 1
                 dead = n >= self.settings.worker_max_attempts
                 backoff = self.settings.worker_backoff_seconds * 2 ** (n - 1)
-                p |= {"state": "dead" if dead else "pending", "attempts": n,
-                      "last_error": o.error[:4000], "processed_at": None,
-                      "next_attempt_at": now + timedelta(seconds=backoff)}
+                p |= {
+                    "state": "dead" if dead else "pending",
+                    "attempts": n,
+                    "last_error": o.error[:4000],
+                    "processed_at": None,
+                    "next_attempt_at": now + timedelta(seconds=backoff),
+                }
                 self.stats.failed += 1
                 self.stats.dead += dead
-                log.warning("delivery %s/%s failed (attempt %d%s): %s", raw.source,
-                            raw.delivery_id, n, ", dead-lettered" if dead else "", o.error)
+                log.warning(
+                    "delivery %s/%s failed (attempt %d%s): %s",
+                    raw.source,
+                    raw.delivery_id,
+                    n,
+                    ", dead-lettered" if dead else "",
+                    o.error,
+                )
             elif o.ignored_reason is not None:
                 p |= {"state": "ignored", "ignored_reason": o.ignored_reason[:2000]}
                 self.stats.ignored += 1
@@ -130,11 +155,16 @@ class Worker:
             params.append(p)
         r = raw_events
         conn.execute(
-            r.update().where(r.c.id == sa.bindparam("rid")).values(
-                state=sa.bindparam("state"), attempts=sa.bindparam("attempts"),
+            r.update()
+            .where(r.c.id == sa.bindparam("rid"))
+            .values(
+                state=sa.bindparam("state"),
+                attempts=sa.bindparam("attempts"),
                 next_attempt_at=sa.bindparam("next_attempt_at"),
-                processed_at=sa.bindparam("processed_at"), last_error=sa.bindparam("last_error"),
-                ignored_reason=sa.bindparam("ignored_reason"), outcome=sa.bindparam("outcome"),
+                processed_at=sa.bindparam("processed_at"),
+                last_error=sa.bindparam("last_error"),
+                ignored_reason=sa.bindparam("ignored_reason"),
+                outcome=sa.bindparam("outcome"),
             ),
             params,
         )
@@ -145,7 +175,8 @@ class Worker:
         self._last_sweep = time.monotonic()
         with self.engine.begin() as conn:
             return sweep_due(
-                conn, now=now_utc(),
+                conn,
+                now=now_utc(),
                 delay=timedelta(seconds=self.settings.deferred_enrichment_delay_seconds),
                 max_attempts=self.settings.deferred_enrichment_max_attempts,
             )
@@ -184,13 +215,19 @@ def claim(conn: sa.Connection, limit: int, now: datetime) -> list[RawDelivery]:
     )
     if is_postgres(conn):
         stmt = stmt.with_for_update(skip_locked=True)
-    return [RawDelivery(row.id, row.source, row.delivery_id, row.event_kind, bytes(row.body),
-                        row.received_at) for row in conn.execute(stmt)]
+    return [
+        RawDelivery(
+            row.id, row.source, row.delivery_id, row.event_kind, bytes(row.body), row.received_at
+        )
+        for row in conn.execute(stmt)
+    ]
 
 
 def inbox_status(conn: sa.Connection) -> dict[str, Any]:
     r = raw_events
-    counts = dict(conn.execute(sa.select(r.c.state, sa.func.count()).group_by(r.c.state)).all())
+    counts: dict[str, int] = dict(
+        conn.execute(sa.select(r.c.state, sa.func.count()).group_by(r.c.state)).all()
+    )
     retrying = conn.execute(
         sa.select(sa.func.count()).where(r.c.state == "pending", r.c.attempts > 0)
     ).scalar_one()
@@ -214,9 +251,9 @@ def inbox_status(conn: sa.Connection) -> dict[str, Any]:
 def retry_dead(conn: sa.Connection) -> int:
     r = raw_events
     result = conn.execute(
-        r.update().where(r.c.state == "dead").values(
-            state="pending", attempts=0, next_attempt_at=now_utc(), last_error=None
-        )
+        r.update()
+        .where(r.c.state == "dead")
+        .values(state="pending", attempts=0, next_attempt_at=now_utc(), last_error=None)
     )
     return result.rowcount or 0
 
@@ -227,5 +264,3 @@ def _stop_on_signals() -> threading.Event:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     return stop
-
-

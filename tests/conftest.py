@@ -96,9 +96,14 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     secrets_dir.mkdir()
     for name, value in TEST_SECRETS.items():
         (secrets_dir / name).write_text(value)
-    return Settings(environment="test", database_url=db_url, secrets_dir=secrets_dir,
-                    var_dir=tmp_path, worker_backoff_seconds=0.0,
-                    deferred_enrichment_delay_seconds=0)
+    return Settings(
+        environment="test",
+        database_url=db_url,
+        secrets_dir=secrets_dir,
+        var_dir=tmp_path,
+        worker_backoff_seconds=0.0,
+        deferred_enrichment_delay_seconds=0,
+    )
 
 
 @pytest.fixture

@@ -35,27 +35,39 @@ TEST_SECRETS = {
 # platform recognises them, as an operator would.
 FIXTURE_ORG = {
     "tech_streams": [
-        {"name": "octo", "display_name": "Octocoders", "github_org": "Codertocat",
-         "github_install_id": "1"},
-        {"name": "octo-org", "display_name": "Octo Org", "github_org": "octo-org",
-         "github_install_id": "999001"},
+        {
+            "name": "octo",
+            "display_name": "Octocoders",
+            "github_org": "Codertocat",
+            "github_install_id": "1",
+        },
+        {
+            "name": "octo-org",
+            "display_name": "Octo Org",
+            "github_org": "octo-org",
+            "github_install_id": "999001",
+        },
     ],
     "repositories": [
         {"full_name": "Codertocat/Hello-World", "deploy_target": "ecs:hello-world"},
         {"full_name": "octo-org/octo-repo", "deploy_target": "ecs:octo-repo"},
     ],
     "jira_projects": [
-        {"key": key, "delivery_stream": "payments", "derivation": ["custom_field", "project"],
-         "status_mappings": [
-             {"status": "To Do", "stage": "backlog"},
-             {"status": "Open", "stage": "backlog"},
-             {"status": "Reopened", "stage": "dev"},
-             {"status": "In Progress", "stage": "dev", "active": True},
-             {"status": "开发中", "stage": "dev", "active": True},
-             {"status": "Resolved", "stage": "done"},
-             {"status": "Closed", "stage": "done"},
-             {"status": "Done", "stage": "done"},
-         ]}
+        {
+            "key": key,
+            "delivery_stream": "payments",
+            "derivation": ["custom_field", "project"],
+            "status_mappings": [
+                {"status": "To Do", "stage": "backlog"},
+                {"status": "Open", "stage": "backlog"},
+                {"status": "Reopened", "stage": "dev"},
+                {"status": "In Progress", "stage": "dev", "active": True},
+                {"status": "开发中", "stage": "dev", "active": True},
+                {"status": "Resolved", "stage": "done"},
+                {"status": "Closed", "stage": "done"},
+                {"status": "Done", "stage": "done"},
+            ],
+        }
         for key in ("TES", "TEST", "PRJA", "KT", "KAN", "BUG", "EE")
     ],
 }
@@ -83,19 +95,34 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post_github(client: TestClient, event: str, body: bytes, *, delivery: str | None = None,
-                secret: str | None = TEST_SECRETS["github_webhook_secret"],
-                **headers: str) -> Any:
-    h = {"Content-Type": "application/json", "X-GitHub-Event": event,
-         "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
+def post_github(
+    client: TestClient,
+    event: str,
+    body: bytes,
+    *,
+    delivery: str | None = None,
+    secret: str | None = TEST_SECRETS["github_webhook_secret"],
+    **headers: str,
+) -> Any:
+    h = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+    }
     if secret is not None:
         h["X-Hub-Signature-256"] = signature(secret, body)
     h.update(headers)
     return client.post("/api/v1/webhooks/github", content=body, headers=h)
 
 
-def post_jira(client: TestClient, body: bytes, *, delivery: str | None = None,
-              secret: str | None = TEST_SECRETS["jira_webhook_secret"], **headers: str) -> Any:
+def post_jira(
+    client: TestClient,
+    body: bytes,
+    *,
+    delivery: str | None = None,
+    secret: str | None = TEST_SECRETS["jira_webhook_secret"],
+    **headers: str,
+) -> Any:
     h = {"Content-Type": "application/json"}
     if delivery is not None:
         h["X-Atlassian-Webhook-Identifier"] = delivery
@@ -120,8 +147,19 @@ def count(engine: sa.Engine, table: str, where: str = "") -> int:
         return int(conn.exec_driver_sql(sql).scalar_one())
 
 
-JSON_COLUMNS = {"outcome", "headers", "from_value", "to_value", "labels", "stream_scope",
-                "permissions", "details", "value", "tech_stream_ids", "stage_durations"}
+JSON_COLUMNS = {
+    "outcome",
+    "headers",
+    "from_value",
+    "to_value",
+    "labels",
+    "stream_scope",
+    "permissions",
+    "details",
+    "value",
+    "tech_stream_ids",
+    "stage_durations",
+}
 
 
 def rows(engine: sa.Engine, table: str, where: str = "", order: str = "") -> list[dict[str, Any]]:

@@ -16,8 +16,13 @@ from dpp_lib.ingest.lookups import OrgLookups, RepositoryInfo, TechStreamInfo
 from dpp_lib.ingest.types import EventRow
 from dpp_lib.orgconfig import DEFAULT_TICKET_KEY_PATTERN
 
-DEPLOY_EVENTS = ("deploy_started", "deploy_completed", "deploy_failed", "rollback_initiated",
-                 "rollback_completed")
+DEPLOY_EVENTS = (
+    "deploy_started",
+    "deploy_completed",
+    "deploy_failed",
+    "rollback_initiated",
+    "rollback_completed",
+)
 
 
 @dataclass
@@ -91,7 +96,10 @@ def _enrich_jira(out: Enriched, hints: Any, lookups: OrgLookups) -> None:
     out.values["delivery_stream_id"] = stream
     if stream is None:
         out.problems.append("no_delivery_stream")
-    techs = [lookups.tech_by_label.get(o.strip().casefold()) for o in hints.get("tech_stream_options") or []]
+    techs = [
+        lookups.tech_by_label.get(o.strip().casefold())
+        for o in hints.get("tech_stream_options") or []
+    ]
     tech_ids = list(dict.fromkeys(t for t in techs if t is not None))
     out.values["tech_stream_id"] = tech_ids[0] if tech_ids else None
     if out.table == "work_item_events":
@@ -109,9 +117,9 @@ def _enrich_jira(out: Enriched, hints: Any, lookups: OrgLookups) -> None:
 
 
 def _tech_stream(hints: Any, lookups: OrgLookups) -> TechStreamInfo | None:
-    return lookups.tech_stream_by_install(hints.get("installation_id")) or lookups.tech_stream_by_org(
-        hints.get("org_login")
-    )
+    return lookups.tech_stream_by_install(
+        hints.get("installation_id")
+    ) or lookups.tech_stream_by_org(hints.get("org_login"))
 
 
 def _enrich_github(out: Enriched, hints: Any, lookups: OrgLookups) -> RepositoryInfo | None:
@@ -133,7 +141,9 @@ def _link_ticket(out: Enriched, hints: Any, lookups: OrgLookups) -> None:
     tech = lookups.tech_stream(tech_id) if tech_id else None
     pattern = (tech.ticket_key_pattern if tech else "") or DEFAULT_TICKET_KEY_PATTERN
     key, method = extract_ticket_key(
-        branch=hints.get("branch"), title=hints.get("title"), body=hints.get("body"),
+        branch=hints.get("branch"),
+        title=hints.get("title"),
+        body=hints.get("body"),
         pattern=pattern,
     )
     out.values["linked_ticket_id"] = key

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from dpp_lib.ingest.registry import register
-from dpp_lib.ingest.types import EventRow, Normalised, NormaliseContext, utc
+from dpp_lib.ingest.types import EventRow, NormaliseContext, Normalised, utc
 
 
 def _aware(value: datetime) -> datetime:
@@ -48,10 +48,25 @@ class DeploymentBody(_Body):
 
 
 SEVERITY_ALIASES = {
-    "p1": "critical", "sev1": "critical", "critical": "critical", "p0": "critical",
-    "sev0": "critical", "p2": "high", "sev2": "high", "high": "high", "major": "high",
-    "p3": "medium", "sev3": "medium", "medium": "medium", "moderate": "medium",
-    "p4": "low", "p5": "low", "sev4": "low", "sev5": "low", "low": "low", "minor": "low",
+    "p1": "critical",
+    "sev1": "critical",
+    "critical": "critical",
+    "p0": "critical",
+    "sev0": "critical",
+    "p2": "high",
+    "sev2": "high",
+    "high": "high",
+    "major": "high",
+    "p3": "medium",
+    "sev3": "medium",
+    "medium": "medium",
+    "moderate": "medium",
+    "p4": "low",
+    "p5": "low",
+    "sev4": "low",
+    "sev5": "low",
+    "low": "low",
+    "minor": "low",
     "info": "low",
 }
 
@@ -70,8 +85,7 @@ def _severity(value: str | None) -> str | None:
 class IncidentBody(_Body):
     """API reference: POST /api/v1/events/incident."""
 
-    event_type: Literal["alarm_triggered", "incident_opened", "alarm_resolved",
-                        "incident_resolved"]
+    event_type: Literal["alarm_triggered", "incident_opened", "alarm_resolved", "incident_resolved"]
     incident_id: Text
     service_name: Text
     occurred_at: Timestamp
@@ -160,7 +174,9 @@ def normalise_incident(payload: Mapping[str, Any], ctx: NormaliseContext) -> Nor
         "description": body.description,
         "resolved_at": body.occurred_at if resolved else None,
     }
-    return Normalised(rows=(EventRow("incident_events", values, {"service_name": body.service_name}),))
+    return Normalised(
+        rows=(EventRow("incident_events", values, {"service_name": body.service_name}),)
+    )
 
 
 @register("pulse", "pulse")

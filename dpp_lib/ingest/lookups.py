@@ -51,7 +51,7 @@ class OrgLookups:
     repos_by_target: Mapping[str, RepositoryInfo]  # casefolded deploy_target → repo
     jira_projects: Mapping[str, JiraProjectInfo]
     status_mappings: Mapping[tuple[str, str], StageMapping]
-    jira_fields: JiraFieldIds = JiraFieldIds()
+    jira_fields: JiraFieldIds = field(default_factory=JiraFieldIds)
     stage_aliases: Mapping[str, str] = field(default_factory=dict)
     production_environments: frozenset[str] = frozenset({"production"})
 

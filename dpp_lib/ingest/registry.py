@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dpp_lib.ingest.types import Normalised, NormaliseContext, Normaliser
+from dpp_lib.ingest.types import NormaliseContext, Normalised, Normaliser
 
 NORMALISERS: dict[tuple[str, str], Normaliser] = {}
 _loaded = False

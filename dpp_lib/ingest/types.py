@@ -99,7 +99,7 @@ class JiraFieldIds:
 
 
 Anonymiser = Callable[[str, str | None], str | None]
-"""``anonymise(namespace, identifier)``: HMAC-SHA256 hex of ``namespace:identifier``; None → None."""
+"""``anonymise(namespace, identifier)``: HMAC-SHA256 hex of ``namespace:identifier``."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from dpp_lib.ingest.enrich import DEPLOY_EVENTS, Enriched, enrich
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.ingest.registry import normalise
-from dpp_lib.ingest.types import Normalised, NormaliseContext, SprintInfo
+from dpp_lib.ingest.types import NormaliseContext, Normalised, SprintInfo
 from dpp_lib.projections.deferred import apply_ticket_streams, defer, pending_subjects
 from dpp_lib.projections.deployments import refresh_deployment_records
 from dpp_lib.projections.incidents import update_time_to_restore
@@ -49,8 +49,11 @@ class Outcome:
     discovered_repositories: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"inserted": dict(self.inserted), "duplicates": self.duplicates,
-                "problems": sorted(set(self.problems))}
+        return {
+            "inserted": dict(self.inserted),
+            "duplicates": self.duplicates,
+            "problems": sorted(set(self.problems)),
+        }
 
 
 def make_context(lookups: OrgLookups, anonymise: Any) -> NormaliseContext:
@@ -108,8 +111,14 @@ def process_raw_batch(
             reasons = {e.drop_reason for e in enriched if e.drop_reason}
             out.ignored_reason = "; ".join(sorted(r for r in reasons if r)) or "no rows"
             continue
-        stream = next((e.values.get("delivery_stream_id") for e in kept
-                       if e.values.get("delivery_stream_id")), None)
+        stream = next(
+            (
+                e.values.get("delivery_stream_id")
+                for e in kept
+                if e.values.get("delivery_stream_id")
+            ),
+            None,
+        )
         sprints_seen.extend((s, stream) for s in result.sprints)
         for e in kept:
             out.problems.extend(e.problems)
@@ -167,8 +176,11 @@ def _register_repositories(
 def _fill_defect_stages(conn: sa.Connection, staged: list[tuple[RawDelivery, Enriched]]) -> None:
     """A bug without a found-in stage takes the current stage of the ticket it relates to
     (spec §5.2.7); a done parent means the bug was found after release (production)."""
-    unknown = [e for _, e in staged
-               if e.table == "defect_events" and e.values.get("found_in_stage") == "unknown"]
+    unknown = [
+        e
+        for _, e in staged
+        if e.table == "defect_events" and e.values.get("found_in_stage") == "unknown"
+    ]
     if not unknown:
         return
     stages = write.ticket_stages(conn, [t for e in unknown for t in e.linked_ticket_ids])
@@ -191,8 +203,11 @@ def _link_cicd_to_prs(conn: sa.Connection, staged: list[tuple[RawDelivery, Enric
         number, sha = e.values.get("linked_pr_number"), e.values.get("commit_sha")
         if number is None and not sha:
             continue
-        cond = p.c.pr_number == number if number is not None else sa.or_(
-            p.c.merge_commit_sha == sha, p.c.head_sha == sha)
+        cond = (
+            p.c.pr_number == number
+            if number is not None
+            else sa.or_(p.c.merge_commit_sha == sha, p.c.head_sha == sha)
+        )
         row = conn.execute(
             sa.select(p.c.pr_number, p.c.linked_ticket_id)
             .where(p.c.repo_id == e.values["repo_id"], cond, p.c.linked_ticket_id.is_not(None))

@@ -19,8 +19,13 @@ KIND = "pr_delivery_stream"
 def defer(conn: sa.Connection, tickets: Iterable[str], *, now: datetime, delay: timedelta) -> None:
     for ticket in sorted(set(tickets)):
         stmt = dialect_insert(conn, deferred_enrichments).values(
-            deferral_id=uuid.uuid4(), kind=KIND, subject=ticket, state="pending",
-            attempts=0, created_at=now, next_attempt_at=now + delay,
+            deferral_id=uuid.uuid4(),
+            kind=KIND,
+            subject=ticket,
+            state="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now + delay,
         )
         # A ticket already resolved and seen again (new PR before its Jira events): reopen.
         conn.execute(
@@ -32,7 +37,9 @@ def defer(conn: sa.Connection, tickets: Iterable[str], *, now: datetime, delay: 
         )
 
 
-def apply_ticket_streams(conn: sa.Connection, streams: dict[str, uuid.UUID], *, now: datetime) -> int:
+def apply_ticket_streams(
+    conn: sa.Connection, streams: dict[str, uuid.UUID], *, now: datetime
+) -> int:
     """Fill the delivery stream of PR events, CI/CD events and deployment records of these
     tickets where it is still NULL, and close their deferrals."""
     changed = 0
@@ -61,8 +68,9 @@ def pending_subjects(conn: sa.Connection, tickets: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     rows = conn.execute(
-        sa.select(d.c.subject).where(d.c.kind == KIND, d.c.state == "pending",
-                                     d.c.subject.in_(wanted))
+        sa.select(d.c.subject).where(
+            d.c.kind == KIND, d.c.state == "pending", d.c.subject.in_(wanted)
+        )
     )
     return set(rows.scalars())
 
@@ -90,6 +98,9 @@ def sweep_due(
             values = {"state": "expired", "attempts": attempts, "resolved_at": now}
             expired += 1
         else:
-            values = {"attempts": attempts, "next_attempt_at": now + delay * (2 ** min(attempts, 6))}
+            values = {
+                "attempts": attempts,
+                "next_attempt_at": now + delay * (2 ** min(attempts, 6)),
+            }
         conn.execute(d.update().where(d.c.kind == KIND, d.c.subject == r.subject).values(values))
     return len(streams), expired

@@ -10,7 +10,7 @@ deploy → incident correlation, are computed by the metric engine.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,16 +38,21 @@ def refresh_deployment_records(
         if record is None:
             continue
         stmt = dialect_insert(conn, deployment_records).values(record_id=uuid.uuid4(), **record)
-        update = {k: stmt.excluded[k] for k in record if k not in ("pipeline_id", "pipeline_run_id")}
+        update = {
+            k: stmt.excluded[k] for k in record if k not in ("pipeline_id", "pipeline_run_id")
+        }
         conn.execute(
-            stmt.on_conflict_do_update(index_elements=["pipeline_id", "pipeline_run_id"],
-                                       set_=update)
+            stmt.on_conflict_do_update(
+                index_elements=["pipeline_id", "pipeline_run_id"], set_=update
+            )
         )
         count += 1
     return count
 
 
-def _record(conn: sa.Connection, events: list[Any], production: frozenset[str]) -> dict[str, Any] | None:
+def _record(
+    conn: sa.Connection, events: Sequence[Any], production: frozenset[str]
+) -> dict[str, Any] | None:
     deploys = [e for e in events if e.event_type in DEPLOY_STATUS and e.status != "cancelled"]
     rollbacks = [e for e in events if e.event_type == "rollback_completed"]
     base = deploys[0] if deploys else (rollbacks[0] if rollbacks else None)
@@ -104,8 +109,13 @@ def _linked_pr(
     else:
         return None
     rows = conn.execute(
-        sa.select(p.c.pr_number, p.c.event_timestamp, p.c.linked_ticket_id,
-                  p.c.delivery_stream_id, p.c.event_type)
+        sa.select(
+            p.c.pr_number,
+            p.c.event_timestamp,
+            p.c.linked_ticket_id,
+            p.c.delivery_stream_id,
+            p.c.event_type,
+        )
         .where(p.c.repo_id == repo_id, cond)
         .order_by(p.c.event_timestamp)
     ).all()

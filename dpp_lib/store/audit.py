@@ -23,8 +23,14 @@ def record(
 ) -> None:
     conn.execute(
         audit_log.insert().values(
-            audit_id=new_id(), occurred_at=now_utc(), actor_type=actor_type, actor_id=actor_id,
-            action=action, target_type=target_type, target_id=target_id, source_ip=source_ip,
+            audit_id=new_id(),
+            occurred_at=now_utc(),
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            source_ip=source_ip,
             details=details,
         )
     )

@@ -226,9 +226,9 @@ def _sync_jira_projects(
     for key, row in existing.items():
         if row["is_active"]:
             conn.execute(
-                jira_projects.update().where(jira_projects.c.project_key == key).values(
-                    is_active=False
-                )
+                jira_projects.update()
+                .where(jira_projects.c.project_key == key)
+                .values(is_active=False)
             )
             changes["jira_projects.archived"] += 1
 
@@ -287,7 +287,11 @@ def load_lookups(conn: sa.Connection) -> OrgLookups:
             continue
         infos.append(
             TechStreamInfo(
-                r.stream_id, r.name, r.display_name, r.github_org, r.github_install_id,
+                r.stream_id,
+                r.name,
+                r.display_name,
+                r.github_org,
+                r.github_install_id,
                 r.ticket_key_pattern or "",
             )
         )
@@ -341,7 +345,9 @@ def load_lookups(conn: sa.Connection) -> OrgLookups:
         status_mappings=mappings,
         jira_fields=JiraFieldIds(**fields),
         stage_aliases=stage_aliases,
-        production_environments=frozenset(organisation.get("production_environments", ["production"])),
+        production_environments=frozenset(
+            organisation.get("production_environments", ["production"])
+        ),
     )
 
 
@@ -349,4 +355,4 @@ def config_version(conn: sa.Connection) -> str:
     value = conn.execute(
         sa.select(org_settings.c.value).where(org_settings.c.key == CONFIG_VERSION_KEY)
     ).scalar()
-    return (value or {}).get("sha256", "empty")
+    return str((value or {}).get("sha256", "empty"))

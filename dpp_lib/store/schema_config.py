@@ -241,7 +241,5 @@ system_alerts = sa.Table(
     sa.Column("acknowledged_by", sa.String(200)),
     sa.Column("details", JSONB),
     sa.Index(None, "condition", "resolved_at"),
-    sa.CheckConstraint(
-        _in("severity", ("LOW", "MEDIUM", "HIGH", "CRITICAL")), name="severity"
-    ),
+    sa.CheckConstraint(_in("severity", ("LOW", "MEDIUM", "HIGH", "CRITICAL")), name="severity"),
 )

@@ -8,7 +8,6 @@ from dpp_lib.store.schema_config import _in, metadata
 from dpp_lib.store.types import JSONB, StrArray, UtcDateTime, UuidArray, new_id
 
 
-
 def _computed_at() -> sa.Column[object]:
     return sa.Column("computed_at", UtcDateTime, nullable=False, server_default=sa.func.now())
 
@@ -59,8 +58,7 @@ pr_cycles = sa.Table(
     metadata,
     sa.Column("cycle_id", sa.Uuid, primary_key=True, default=new_id),
     sa.Column("repo_id", sa.Uuid, sa.ForeignKey("repositories.repo_id"), nullable=False),
-    sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id"),
-              nullable=False),
+    sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id"), nullable=False),
     sa.Column("delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id")),
     sa.Column("pr_number", sa.Integer, nullable=False),
     sa.Column("linked_ticket_id", sa.String(64)),
@@ -85,8 +83,7 @@ deployment_records = sa.Table(
     "deployment_records",
     metadata,
     sa.Column("record_id", sa.Uuid, primary_key=True, default=new_id),
-    sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id"),
-              nullable=False),
+    sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id"), nullable=False),
     sa.Column("delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id")),
     sa.Column("repo_id", sa.Uuid, sa.ForeignKey("repositories.repo_id")),
     sa.Column("environment", sa.String(100), nullable=False),
@@ -116,8 +113,7 @@ cross_stream_correlations = sa.Table(
     metadata,
     sa.Column("correlation_id", sa.Uuid, primary_key=True, default=new_id),
     sa.Column("analysis_date", sa.Date, nullable=False),
-    sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id"),
-              nullable=False),
+    sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id"), nullable=False),
     sa.Column("impacted_delivery_streams", UuidArray, nullable=False),
     sa.Column("blocked_delivery_streams", UuidArray),
     sa.Column("block_count_14d", sa.Integer, nullable=False),
@@ -126,16 +122,18 @@ cross_stream_correlations = sa.Table(
     sa.Column("severity", sa.String(16)),
     _computed_at(),
     sa.UniqueConstraint("analysis_date", "tech_stream_id"),
-    sa.CheckConstraint(_in("severity", ("none", "low", "medium", "high", "critical")),
-                       name="severity"),
+    sa.CheckConstraint(
+        _in("severity", ("none", "low", "medium", "high", "critical")), name="severity"
+    ),
 )
 
 forecast_snapshots = sa.Table(
     "forecast_snapshots",
     metadata,
     sa.Column("forecast_id", sa.Uuid, primary_key=True, default=new_id),
-    sa.Column("delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id"),
-              nullable=False),
+    sa.Column(
+        "delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id"), nullable=False
+    ),
     sa.Column("forecast_date", sa.Date, nullable=False),
     sa.Column("scope_item_count", sa.Integer, nullable=False),
     sa.Column("throughput_samples", sa.Integer, nullable=False),
@@ -153,8 +151,9 @@ pulse_aggregates = sa.Table(
     "pulse_aggregates",
     metadata,
     sa.Column("aggregate_id", sa.Uuid, primary_key=True, default=new_id),
-    sa.Column("delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id"),
-              nullable=False),
+    sa.Column(
+        "delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id"), nullable=False
+    ),
     sa.Column("survey_period", sa.String(7), nullable=False),
     sa.Column("response_count", sa.Integer, nullable=False),
     sa.Column("team_size", sa.Integer, nullable=False),
@@ -169,4 +168,3 @@ pulse_aggregates = sa.Table(
     _computed_at(),
     sa.UniqueConstraint("delivery_stream_id", "survey_period"),
 )
-

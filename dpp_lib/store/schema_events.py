@@ -35,8 +35,12 @@ def _source_check() -> sa.CheckConstraint:
 raw_events = sa.Table(
     "raw_events",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("delivery_id", sa.String(200), nullable=False),
     sa.Column("event_kind", sa.String(100)),
@@ -87,8 +91,18 @@ work_item_events = sa.Table(
     sa.Index(None, "to_stage", "event_timestamp"),
     _source_check(),
     sa.CheckConstraint(
-        _in("event_type", ("created", "transitioned", "completed", "blocked", "unblocked",
-                           "flagged", "unflagged")),
+        _in(
+            "event_type",
+            (
+                "created",
+                "transitioned",
+                "completed",
+                "blocked",
+                "unblocked",
+                "flagged",
+                "unflagged",
+            ),
+        ),
         name="event_type",
     ),
     sa.CheckConstraint(f"from_stage IS NULL OR {_in('from_stage', STAGES)}", name="from_stage"),
@@ -137,16 +151,24 @@ pr_events = sa.Table(
     sa.UniqueConstraint("repo_id", "pr_number", "event_type", "event_timestamp"),
     # Addition: the same key by name, so events of unregistered repos (repo_id NULL)
     # are deduplicated too (NULLs never conflict in a unique constraint).
-    sa.UniqueConstraint("github_org", "github_repo", "pr_number", "event_type",
-                        "event_timestamp", name="uq_pr_events_by_name"),
+    sa.UniqueConstraint(
+        "github_org",
+        "github_repo",
+        "pr_number",
+        "event_type",
+        "event_timestamp",
+        name="uq_pr_events_by_name",
+    ),
     sa.Index(None, "linked_ticket_id"),
     sa.Index(None, "tech_stream_id", "event_timestamp"),
     sa.Index(None, "repo_id", "pr_number"),
     sa.Index(None, "merge_commit_sha"),
     _source_check(),
     sa.CheckConstraint(
-        _in("event_type", ("opened", "review_submitted", "changes_requested", "approved",
-                           "merged", "closed")),
+        _in(
+            "event_type",
+            ("opened", "review_submitted", "changes_requested", "approved", "merged", "closed"),
+        ),
         name="event_type",
     ),
 )
@@ -175,9 +197,18 @@ cicd_events = sa.Table(
     sa.Index(None, "linked_ticket_id"),
     _source_check(),
     sa.CheckConstraint(
-        _in("event_type", ("build_started", "build_completed", "deploy_started",
-                           "deploy_completed", "deploy_failed", "rollback_initiated",
-                           "rollback_completed")),
+        _in(
+            "event_type",
+            (
+                "build_started",
+                "build_completed",
+                "deploy_started",
+                "deploy_completed",
+                "deploy_failed",
+                "rollback_initiated",
+                "rollback_completed",
+            ),
+        ),
         name="event_type",
     ),
 )
@@ -201,8 +232,10 @@ incident_events = sa.Table(
     sa.Index(None, "related_deploy_id"),
     _source_check(),
     sa.CheckConstraint(
-        _in("event_type", ("alarm_triggered", "alarm_resolved", "incident_opened",
-                           "incident_resolved")),
+        _in(
+            "event_type",
+            ("alarm_triggered", "alarm_resolved", "incident_opened", "incident_resolved"),
+        ),
         name="event_type",
     ),
     sa.CheckConstraint(f"severity IS NULL OR {_in('severity', SEVERITIES)}", name="severity"),
@@ -225,8 +258,9 @@ defect_events = sa.Table(
     sa.Index(None, "tech_stream_id", "event_timestamp"),
     sa.Index(None, "ticket_id", "event_timestamp"),
     _source_check(),
-    sa.CheckConstraint(_in("event_type", ("logged", "attributed", "reclassified")),
-                       name="event_type"),
+    sa.CheckConstraint(
+        _in("event_type", ("logged", "attributed", "reclassified")), name="event_type"
+    ),
     sa.CheckConstraint(f"severity IS NULL OR {_in('severity', SEVERITIES)}", name="severity"),
 )
 

@@ -31,7 +31,9 @@ def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
     return module.insert(table)
 
 
-def insert_events(conn: sa.Connection, table_name: str, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+def insert_events(
+    conn: sa.Connection, table_name: str, rows: Sequence[dict[str, Any]]
+) -> set[uuid.UUID]:
     """Insert rows (each with its ``event_id``); returns the ids actually inserted."""
     if not rows:
         return set()
@@ -58,9 +60,19 @@ def _upsert_pulse(conn: sa.Connection, stmt: Any, params: list[dict[str, Any]]) 
             latest[key] = p
     t = pulse_responses
     excluded = stmt.excluded
-    update = {c: excluded[c] for c in ("pace_score", "tooling_score", "clarity_score",
-                                        "free_text", "event_timestamp", "received_at",
-                                        "raw_event_id", "event_id")}
+    update = {
+        c: excluded[c]
+        for c in (
+            "pace_score",
+            "tooling_score",
+            "clarity_score",
+            "free_text",
+            "event_timestamp",
+            "received_at",
+            "raw_event_id",
+            "event_id",
+        )
+    }
     stmt = stmt.on_conflict_do_update(
         index_elements=list(PULSE_KEY),
         set_=update,
@@ -86,7 +98,7 @@ def upsert_sprints(
     ids: dict[str, uuid.UUID] = {}
     for jira_id, (info, stream) in by_id.items():
         row = existing.get(jira_id)
-        values = {"name": info.name, "goal": info.goal}
+        values: dict[str, Any] = {"name": info.name, "goal": info.goal}
         if info.state:
             values["state"] = info.state
         if info.start_date:
@@ -99,9 +111,13 @@ def upsert_sprints(
                 # only once Jira sends them; until then the ticket keeps no sprint id.
                 continue
             sprint_id = uuid.uuid4()
-            stmt = dialect_insert(conn, sprints).values(
-                sprint_id=sprint_id, jira_sprint_id=jira_id, delivery_stream_id=stream, **values
-            ).on_conflict_do_nothing()
+            stmt = (
+                dialect_insert(conn, sprints)
+                .values(
+                    sprint_id=sprint_id, jira_sprint_id=jira_id, delivery_stream_id=stream, **values
+                )
+                .on_conflict_do_nothing()
+            )
             conn.execute(stmt)
             sprint_id = conn.execute(
                 sa.select(sprints.c.sprint_id).where(sprints.c.jira_sprint_id == jira_id)
@@ -125,10 +141,18 @@ def register_repositories(
     """Register repositories first seen in a webhook of a known org (spec §4.2.4)."""
     out: dict[str, RepositoryInfo] = {}
     for tech_stream_id, org, name in set(discovered):
-        stmt = dialect_insert(conn, repositories).values(
-            repo_id=uuid.uuid4(), tech_stream_id=tech_stream_id, github_org=org,
-            github_repo_name=name, full_name=f"{org}/{name}", origin="discovered",
-        ).on_conflict_do_nothing()
+        stmt = (
+            dialect_insert(conn, repositories)
+            .values(
+                repo_id=uuid.uuid4(),
+                tech_stream_id=tech_stream_id,
+                github_org=org,
+                github_repo_name=name,
+                full_name=f"{org}/{name}",
+                origin="discovered",
+            )
+            .on_conflict_do_nothing()
+        )
         conn.execute(stmt)
         row = conn.execute(
             sa.select(repositories).where(

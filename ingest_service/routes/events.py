@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from ingest_service.responses import JsonResponse
 from pydantic import BaseModel
 
 from dpp_lib.errors import FieldProblem
@@ -20,6 +19,7 @@ from dpp_lib.ingest.events import DeploymentBody, IncidentBody, PulseBody
 from dpp_lib.store.api_keys import ApiKey
 from ingest_service.deps import bearer_key, parse_json_object, read_body, service, validate_body
 from ingest_service.errors import ApiError
+from ingest_service.responses import JsonResponse
 from ingest_service.state import InboxRecord, ServiceState, body_sha256, selected_headers
 
 router = APIRouter(prefix="/api/v1/events", tags=["event ingestion"])
@@ -40,30 +40,50 @@ def _responses(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
 
 def _openapi_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": schema, "example": example}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
+    }
 
 
 DEPLOY_EXAMPLE = {
-    "repo_full_name": "acme-core-api/payments-service", "environment": "production",
-    "status": "success", "deployed_at": "2026-11-02T14:30:00Z", "commit_sha": "abc123",
-    "pipeline_id": "12345", "trigger_type": "push", "pr_number": 42,
+    "repo_full_name": "acme-core-api/payments-service",
+    "environment": "production",
+    "status": "success",
+    "deployed_at": "2026-11-02T14:30:00Z",
+    "commit_sha": "abc123",
+    "pipeline_id": "12345",
+    "trigger_type": "push",
+    "pr_number": 42,
 }
 INCIDENT_EXAMPLE = {
-    "event_type": "alarm_triggered", "incident_id": "INC-2026-001",
-    "service_name": "ecs:payments-service", "occurred_at": "2026-11-02T15:00:00Z",
-    "severity": "P2", "description": "Error rate spike on /checkout endpoint",
+    "event_type": "alarm_triggered",
+    "incident_id": "INC-2026-001",
+    "service_name": "ecs:payments-service",
+    "occurred_at": "2026-11-02T15:00:00Z",
+    "severity": "P2",
+    "description": "Error rate spike on /checkout endpoint",
 }
 PULSE_EXAMPLE = {
-    "delivery_stream": "payments", "survey_period": "2026-11",
-    "respondent_id": "person@example.com", "pace_score": 4, "tooling_score": 3,
-    "clarity_score": 5, "free_text": "Fewer context switches this month.",
+    "delivery_stream": "payments",
+    "survey_period": "2026-11",
+    "respondent_id": "person@example.com",
+    "pace_score": 4,
+    "tooling_score": 3,
+    "clarity_score": 5,
+    "free_text": "Fewer context switches this month.",
     "submitted_at": "2026-11-03T09:12:00Z",
 }
 
 
-@router.post("/deployment", status_code=202, responses=_responses(DEPLOY_EXAMPLE),
-             openapi_extra=_openapi_body(DeploymentBody, DEPLOY_EXAMPLE))
+@router.post(
+    "/deployment",
+    status_code=202,
+    responses=_responses(DEPLOY_EXAMPLE),
+    openapi_extra=_openapi_body(DeploymentBody, DEPLOY_EXAMPLE),
+)
 async def deployment_event(request: Request) -> JsonResponse:
     """Record a deployment from a CI/CD pipeline. Non-deployable repositories: 202, ignored."""
     body, data = await _read(request)
@@ -72,8 +92,12 @@ async def deployment_event(request: Request) -> JsonResponse:
     return JsonResponse(ACCEPTED, status_code=202)
 
 
-@router.post("/incident", status_code=202, responses=_responses(INCIDENT_EXAMPLE),
-             openapi_extra=_openapi_body(IncidentBody, INCIDENT_EXAMPLE))
+@router.post(
+    "/incident",
+    status_code=202,
+    responses=_responses(INCIDENT_EXAMPLE),
+    openapi_extra=_openapi_body(IncidentBody, INCIDENT_EXAMPLE),
+)
 async def incident_event(request: Request) -> JsonResponse:
     """Record an incident or alarm; ``service_name`` must match a repository's deploy_target."""
     body, data = await _read(request)
@@ -82,8 +106,12 @@ async def incident_event(request: Request) -> JsonResponse:
     return JsonResponse(ACCEPTED, status_code=202)
 
 
-@router.post("/pulse", status_code=202, responses=_responses(PULSE_EXAMPLE),
-             openapi_extra=_openapi_body(PulseBody, PULSE_EXAMPLE))
+@router.post(
+    "/pulse",
+    status_code=202,
+    responses=_responses(PULSE_EXAMPLE),
+    openapi_extra=_openapi_body(PulseBody, PULSE_EXAMPLE),
+)
 async def pulse_event(request: Request) -> JsonResponse:
     """Record a pulse survey response from an external tool (spec §5.5.1).
 
@@ -112,8 +140,14 @@ def _accept(request: Request, source: str, body: bytes, parsed: BaseModel) -> No
         key = bearer_key(request, conn, state, "events:write")
         _check_reference(state, conn, key, parsed)
         delivery = request.headers.get("x-idempotency-key") or body_sha256(body)
-        rec = InboxRecord(source, delivery[:200], source, selected_headers(request.headers),
-                          body, api_key_id=key.key_id)
+        rec = InboxRecord(
+            source,
+            delivery[:200],
+            source,
+            selected_headers(request.headers),
+            body,
+            api_key_id=key.key_id,
+        )
         state.append(conn, rec)
 
 
@@ -123,25 +157,36 @@ def _check_reference(state: ServiceState, conn: Any, key: ApiKey, parsed: BaseMo
     if isinstance(parsed, DeploymentBody):
         repo = lookups.repository(parsed.repo_full_name)
         if repo is None:
-            raise ApiError(422, f"repository {parsed.repo_full_name!r} is not registered",
-                           code="unknown_repository",
-                           details=[FieldProblem("repo_full_name", "not a registered repository")])
+            raise ApiError(
+                422,
+                f"repository {parsed.repo_full_name!r} is not registered",
+                code="unknown_repository",
+                details=[FieldProblem("repo_full_name", "not a registered repository")],
+            )
         _in_tech_scope(key, repo.tech_stream_id, f"repository {repo.full_name}")
     elif isinstance(parsed, IncidentBody):
         repo = lookups.repository_by_target(parsed.service_name)
         if repo is None:
-            raise ApiError(422, f"service {parsed.service_name!r} matches no repository's "
-                                "deploy_target", code="unknown_service",
-                           details=[FieldProblem("service_name", "no repository deploys it")])
+            raise ApiError(
+                422,
+                f"service {parsed.service_name!r} matches no repository's deploy_target",
+                code="unknown_service",
+                details=[FieldProblem("service_name", "no repository deploys it")],
+            )
         _in_tech_scope(key, repo.tech_stream_id, f"service {parsed.service_name}")
     elif isinstance(parsed, PulseBody):
         stream = lookups.delivery_stream(parsed.delivery_stream)
         if stream is None:
-            raise ApiError(422, f"delivery stream {parsed.delivery_stream!r} does not exist",
-                           code="unknown_stream",
-                           details=[FieldProblem("delivery_stream", "unknown delivery stream")])
+            raise ApiError(
+                422,
+                f"delivery stream {parsed.delivery_stream!r} does not exist",
+                code="unknown_stream",
+                details=[FieldProblem("delivery_stream", "unknown delivery stream")],
+            )
         if key.is_scoped and (key.delivery_streams is None or stream not in key.delivery_streams):
-            raise ApiError(403, f"API key is not scoped to delivery stream {parsed.delivery_stream}")
+            raise ApiError(
+                403, f"API key is not scoped to delivery stream {parsed.delivery_stream}"
+            )
 
 
 def _in_tech_scope(key: ApiKey, tech_stream: Any, what: str) -> None:

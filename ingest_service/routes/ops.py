@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from ingest_service.responses import JsonResponse
 
 from dpp_lib import __version__
+from ingest_service.responses import JsonResponse
 
 router = APIRouter(tags=["operations"])
 

@@ -19,11 +19,36 @@ from tests.support import (
     post_jira,
 )
 
-PERSON_KEYS = {"login", "name", "email", "emailAddress", "accountId", "key", "displayName",
-               "id", "node_id"}
-USER_CONTAINERS = {"user", "sender", "author", "committer", "pusher", "assignee", "reporter",
-                   "creator", "owner", "requester", "account", "reviewer", "actor",
-                   "triggering_actor", "requested_reviewers", "assignees", "merged_by"}
+PERSON_KEYS = {
+    "login",
+    "name",
+    "email",
+    "emailAddress",
+    "accountId",
+    "key",
+    "displayName",
+    "id",
+    "node_id",
+}
+USER_CONTAINERS = {
+    "user",
+    "sender",
+    "author",
+    "committer",
+    "pusher",
+    "assignee",
+    "reporter",
+    "creator",
+    "owner",
+    "requester",
+    "account",
+    "reviewer",
+    "actor",
+    "triggering_actor",
+    "requested_reviewers",
+    "assignees",
+    "merged_by",
+}
 
 
 def _people(node: Any, inside_user: bool = False) -> Iterator[str]:
@@ -31,16 +56,20 @@ def _people(node: Any, inside_user: bool = False) -> Iterator[str]:
         for k, v in node.items():
             if inside_user and k in PERSON_KEYS and isinstance(v, str | int):
                 yield str(v)
-            yield from _people(v, inside_user=k in USER_CONTAINERS or (
-                inside_user and isinstance(v, list)))
+            yield from _people(
+                v, inside_user=k in USER_CONTAINERS or (inside_user and isinstance(v, list))
+            )
     elif isinstance(node, list):
         for item in node:
             yield from _people(item, inside_user)
 
 
 def _identifiers() -> set[str]:
-    configured_orgs = {t[k].lower() for t in FIXTURE_ORG["tech_streams"]
-                       for k in ("github_org", "display_name", "name")}
+    configured_orgs = {
+        t[k].lower()
+        for t in FIXTURE_ORG["tech_streams"]
+        for k in ("github_org", "display_name", "name")
+    }
     found: set[str] = set()
     paths = [p for _, p in github_fixture_files()] + jira_fixture_files()
     for path in paths:
@@ -49,7 +78,7 @@ def _identifiers() -> set[str]:
             if value.lower() in configured_orgs:
                 continue
             # Short numbers (ids like 1, 21031067 are fine to test; 1–3 digits are noise).
-            if value.isdigit() and len(value) < 5 or len(value) < 4:
+            if (value.isdigit() and len(value) < 5) or len(value) < 4:
                 continue
             found.add(value)
     return found
@@ -63,8 +92,9 @@ def _leaks(person: str, cells: list[str]) -> bool:
     return any(person == c or f"'{person}'" in c or f'"{person}"' in c for c in cells)
 
 
-def test_no_person_identifier_outside_the_inbox(client: TestClient, worker: Worker,
-                                                org: sa.Engine) -> None:
+def test_no_person_identifier_outside_the_inbox(
+    client: TestClient, worker: Worker, org: sa.Engine
+) -> None:
     for kind, path in github_fixture_files():
         assert post_github(client, kind, path.read_bytes()).status_code == 202
     for path in jira_fixture_files():

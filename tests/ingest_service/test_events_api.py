@@ -64,8 +64,9 @@ def post(client: TestClient, kind: str, body: Any, key: str | None, **headers: s
     return client.post(f"/api/v1/events/{kind}", json=body, headers=h)
 
 
-def test_deployment_accepted_and_processed(client: TestClient, worker: Worker, org: sa.Engine,
-                                           key: str) -> None:
+def test_deployment_accepted_and_processed(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
     r = post(client, "deployment", DEPLOY, key)
     assert r.status_code == 202 and r.json() == {"ok": True}
     worker.drain()
@@ -83,11 +84,13 @@ def test_deployment_accepted_and_processed(client: TestClient, worker: Worker, o
     (record,) = rows(org, "deployment_records")
     assert record["status"] == "rolled_back"
     assert record["rollback_at"] == datetime(2026, 11, 2, 16, tzinfo=UTC) or str(
-        record["rollback_at"]).startswith("2026-11-02 16:00")
+        record["rollback_at"]
+    ).startswith("2026-11-02 16:00")
 
 
-def test_staging_deploy_has_no_deployment_record(client: TestClient, worker: Worker,
-                                                 org: sa.Engine, key: str) -> None:
+def test_staging_deploy_has_no_deployment_record(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
     post(client, "deployment", DEPLOY | {"environment": "staging"}, key)
     worker.drain()
     assert count(org, "cicd_events") == 1 and count(org, "deployment_records") == 0
@@ -104,8 +107,9 @@ def test_non_deployable_repository_is_accepted_and_ignored(
     assert count(org, "cicd_events") == 0
 
 
-def test_unknown_repository_and_service_are_422(client: TestClient, org: sa.Engine,
-                                                key: str) -> None:
+def test_unknown_repository_and_service_are_422(
+    client: TestClient, org: sa.Engine, key: str
+) -> None:
     r = post(client, "deployment", DEPLOY | {"repo_full_name": "acme/nope"}, key)
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "repo_full_name"
     assert "acme/nope" in r.json()["message"]
@@ -136,8 +140,15 @@ def test_unknown_repository_and_service_are_422(client: TestClient, org: sa.Engi
         ("pulse", {k: v for k, v in PULSE.items() if k != "respondent_id"}, 400, "respondent_id"),
     ],
 )
-def test_validation_names_the_field(client: TestClient, org: sa.Engine, key: str, kind: str,
-                                    body: dict[str, Any], status: int, field: str) -> None:
+def test_validation_names_the_field(
+    client: TestClient,
+    org: sa.Engine,
+    key: str,
+    kind: str,
+    body: dict[str, Any],
+    status: int,
+    field: str,
+) -> None:
     r = post(client, kind, body, key)
     assert r.status_code == status, r.text
     data = r.json()
@@ -147,8 +158,9 @@ def test_validation_names_the_field(client: TestClient, org: sa.Engine, key: str
 
 
 def test_malformed_json_is_400(client: TestClient, org: sa.Engine, key: str) -> None:
-    r = client.post("/api/v1/events/deployment", content=b"{oops",
-                    headers={"Authorization": f"Bearer {key}"})
+    r = client.post(
+        "/api/v1/events/deployment", content=b"{oops", headers={"Authorization": f"Bearer {key}"}
+    )
     assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
     assert count(org, "raw_events") == 0
 
@@ -160,15 +172,19 @@ def test_key_failures(client: TestClient, org: sa.Engine) -> None:
     assert r.status_code == 401 and r.json()["message"] == "unknown API key"
     revoked = _key(org, name="revoked")
     with org.begin() as conn:
-        key_id = conn.execute(sa.select(api_keys.c.key_id).where(
-            api_keys.c.display_name == "revoked")).scalar_one()
+        key_id = conn.execute(
+            sa.select(api_keys.c.key_id).where(api_keys.c.display_name == "revoked")
+        ).scalar_one()
         revoke_key(conn, str(key_id))
     r = post(client, "deployment", DEPLOY, revoked)
     assert r.status_code == 401 and "revoked" in r.json()["message"]
     expired = _key(org, name="expired", expires_days=1)
     with org.begin() as conn:
-        conn.execute(api_keys.update().where(api_keys.c.display_name == "expired").values(
-            expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        conn.execute(
+            api_keys.update()
+            .where(api_keys.c.display_name == "expired")
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
     r = post(client, "deployment", DEPLOY, expired)
     assert r.status_code == 401 and "expired" in r.json()["message"]
     reader = _key(org, name="reader", permissions=["metrics:read"])
@@ -200,8 +216,9 @@ def test_stream_scope(client: TestClient, org: sa.Engine) -> None:
     assert count(org, "raw_events") == 3
 
 
-def test_idempotency_key_and_body_hash(client: TestClient, worker: Worker, org: sa.Engine,
-                                       key: str) -> None:
+def test_idempotency_key_and_body_hash(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
     assert post(client, "deployment", DEPLOY, key).status_code == 202
     assert post(client, "deployment", DEPLOY, key).status_code == 202
     assert post(client, "deployment", DEPLOY, key, **{"X-Idempotency-Key": "k1"}).status_code == 202
@@ -211,8 +228,9 @@ def test_idempotency_key_and_body_hash(client: TestClient, worker: Worker, org: 
     assert count(org, "cicd_events") == 1 and count(org, "deployment_records") == 1
 
 
-def test_incident_time_to_restore_any_arrival_order(client: TestClient, worker: Worker,
-                                                    org: sa.Engine, key: str) -> None:
+def test_incident_time_to_restore_any_arrival_order(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
     resolved = INCIDENT | {"event_type": "alarm_resolved", "occurred_at": "2026-11-02T15:45:29Z"}
     assert post(client, "incident", resolved, key).status_code == 202  # the resolve comes first
     worker.drain()
@@ -226,8 +244,9 @@ def test_incident_time_to_restore_any_arrival_order(client: TestClient, worker: 
     assert opened[0]["severity"] == "high" and opened[0]["tech_stream_id"] is not None
 
 
-def test_pulse_is_hashed_on_arrival_and_upserted(client: TestClient, worker: Worker,
-                                                 org: sa.Engine, key: str) -> None:
+def test_pulse_is_hashed_on_arrival_and_upserted(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
     assert post(client, "pulse", PULSE, key).status_code == 202
     # the inbox never holds the respondent's identifier
     (raw,) = rows(org, "raw_events")

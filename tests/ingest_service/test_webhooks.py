@@ -34,8 +34,11 @@ def _outcome(engine: sa.Engine) -> dict[str, dict[str, object]]:
     return {r["delivery_id"]: r for r in rows(engine, "raw_events")}
 
 
-@pytest.mark.parametrize(("kind", "path"), list(github_fixture_files()),
-                         ids=lambda v: str(v).rsplit("/", 2)[-2:][-1] if "/" in str(v) else v)
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    list(github_fixture_files()),
+    ids=lambda v: str(v).rsplit("/", 2)[-2:][-1] if "/" in str(v) else v,
+)
 def test_every_github_fixture_is_stored_or_ignored_with_reason(
     client: TestClient, worker: Worker, org: sa.Engine, kind: str, path: object
 ) -> None:
@@ -48,7 +51,9 @@ def test_every_github_fixture_is_stored_or_ignored_with_reason(
     payload = json.loads(body)
     expected_table = GITHUB_EXPECTED_TABLE.get((kind, payload.get("action")))
     if kind == "deployment_status" and payload.get("deployment_status", {}).get("state") not in (
-        "success", "failure", "error"
+        "success",
+        "failure",
+        "error",
     ):
         expected_table = None
     if expected_table:
@@ -72,15 +77,19 @@ def test_every_jira_fixture_is_stored_or_ignored_with_reason(
     if raw["state"] == "ignored":
         assert raw["ignored_reason"]
     else:
-        stored = sum(count(org, t, f"raw_event_id = {raw['id']}")
-                     for t in ("work_item_events", "work_item_field_changes", "defect_events"))
+        stored = sum(
+            count(org, t, f"raw_event_id = {raw['id']}")
+            for t in ("work_item_events", "work_item_field_changes", "defect_events")
+        )
         assert stored >= 1
 
 
 def test_jira_fixture_rows(client: TestClient, worker: Worker, org: sa.Engine) -> None:
-    for name in ("cloud-status-todo-to-inprogress.json",
-                 "cloud-status-inprogress-to-done-resolution-done.json",
-                 "server-2013-bug-issue-created.json"):
+    for name in (
+        "cloud-status-todo-to-inprogress.json",
+        "cloud-status-inprogress-to-done-resolution-done.json",
+        "server-2013-bug-issue-created.json",
+    ):
         assert post_jira(client, (JIRA_FIXTURES / name).read_bytes()).status_code == 202
     worker.drain()
     events = rows(org, "work_item_events", order="event_timestamp, event_type")
@@ -106,8 +115,10 @@ def test_same_body_twice_and_redelivery_are_stored_once(
     assert post_jira(client, body).status_code == 202
     # the same delivery id redelivered (Jira retries carry X-Atlassian-Webhook-Retry)
     assert post_jira(client, body, delivery="abc-1").status_code == 202
-    assert post_jira(client, body, delivery="abc-1",
-                     **{"X-Atlassian-Webhook-Retry": "1"}).status_code == 202
+    assert (
+        post_jira(client, body, delivery="abc-1", **{"X-Atlassian-Webhook-Retry": "1"}).status_code
+        == 202
+    )
     assert count(org, "raw_events") == 2  # the hash-identified one and abc-1
     worker.drain()
     assert count(org, "work_item_events") == 1  # both deliveries describe one transition
@@ -124,8 +135,14 @@ def test_replaying_a_whole_batch_adds_nothing(
         for path in jira_fixture_files():
             post_jira(client, path.read_bytes(), delivery=f"{prefix}-{path.name}")
 
-    tables = ("work_item_events", "work_item_field_changes", "pr_events", "cicd_events",
-              "defect_events", "deployment_records")
+    tables = (
+        "work_item_events",
+        "work_item_field_changes",
+        "pr_events",
+        "cicd_events",
+        "defect_events",
+        "deployment_records",
+    )
     send_all("first")
     worker.drain()
     before = {t: count(org, t) for t in tables}
@@ -160,8 +177,9 @@ def test_missing_signature_with_a_secret_set_is_401(client: TestClient, org: sa.
     assert r.status_code == 401 and "missing X-Hub-Signature" in r.json()["message"]
     r = post_github(client, "ping", body, secret=None)
     assert r.status_code == 401 and "missing X-Hub-Signature-256" in r.json()["message"]
-    r = client.post("/api/v1/webhooks/jira", content=body,
-                    headers={"X-Hub-Signature": "sha1=" + "0" * 40})
+    r = client.post(
+        "/api/v1/webhooks/jira", content=body, headers={"X-Hub-Signature": "sha1=" + "0" * 40}
+    )
     assert r.status_code == 401 and "sha256=" in r.json()["message"]
     _no_rows(org)
 
@@ -175,8 +193,9 @@ def test_atlassian_test_vector() -> None:
     assert sign(secret, body) == expected
     assert signature(secret.decode(), body) == expected
     verify_signature(secret, expected, body, header_name="X-Hub-Signature")
-    verify_signature(secret, expected.upper().replace("SHA256", "sha256"), body,
-                     header_name="X-Hub-Signature")
+    verify_signature(
+        secret, expected.upper().replace("SHA256", "sha256"), body, header_name="X-Hub-Signature"
+    )
 
 
 def test_signature_off_without_secret_file(settings, org: sa.Engine) -> None:  # type: ignore[no-untyped-def]
@@ -200,8 +219,9 @@ def test_signature_off_without_secret_file(settings, org: sa.Engine) -> None:  #
         (b'"text"', 400, "JSON object"),
     ],
 )
-def test_malformed_bodies(client: TestClient, org: sa.Engine, body: bytes, status: int,
-                          problem: str) -> None:
+def test_malformed_bodies(
+    client: TestClient, org: sa.Engine, body: bytes, status: int, problem: str
+) -> None:
     for r in (post_github(client, "pull_request", body), post_jira(client, body)):
         assert r.status_code == status, r.text
         assert problem in r.json()["message"]
@@ -211,8 +231,11 @@ def test_malformed_bodies(client: TestClient, org: sa.Engine, body: bytes, statu
 
 def test_github_event_header_required(client: TestClient, org: sa.Engine) -> None:
     body = b"{}"
-    r = client.post("/api/v1/webhooks/github", content=body,
-                    headers={"X-Hub-Signature-256": signature("gh-test-secret-7f3a", body)})
+    r = client.post(
+        "/api/v1/webhooks/github",
+        content=body,
+        headers={"X-Hub-Signature-256": signature("gh-test-secret-7f3a", body)},
+    )
     assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "X-GitHub-Event"
     _no_rows(org)
 
@@ -231,8 +254,11 @@ def test_oversize_body_is_413(settings, org: sa.Engine) -> None:  # type: ignore
             yield big[:500]
             yield big[500:]
 
-        r = c.post("/api/v1/webhooks/jira", content=chunks(),
-                   headers={"X-Hub-Signature": signature("jira-test-secret-91c2", big)})
+        r = c.post(
+            "/api/v1/webhooks/jira",
+            content=chunks(),
+            headers={"X-Hub-Signature": signature("jira-test-secret-91c2", big)},
+        )
         assert r.status_code == 413
     _no_rows(org)
 

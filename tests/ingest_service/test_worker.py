@@ -16,7 +16,15 @@ from fastapi.testclient import TestClient
 from dpp_lib.settings import Settings
 from ingest_service.state import InboxRecord, ServiceState
 from ingest_service.worker import Worker, inbox_status, retry_dead
-from tests.support import JIRA_FIXTURES, GITHUB_FIXTURES, compact, count, post_github, post_jira, rows
+from tests.support import (
+    GITHUB_FIXTURES,
+    JIRA_FIXTURES,
+    compact,
+    count,
+    post_github,
+    post_jira,
+    rows,
+)
 
 TRANSITION = json.loads((JIRA_FIXTURES / "cloud-status-todo-to-inprogress.json").read_bytes())
 
@@ -32,8 +40,9 @@ def _fill_inbox(settings: Settings, n: int) -> None:
     state = ServiceState.from_settings(settings)
     with state.engine.begin() as conn:
         for i in range(n):
-            state.append(conn, InboxRecord("jira", f"bulk-{i}", "jira:issue_updated", {},
-                                           _transition(i)))
+            state.append(
+                conn, InboxRecord("jira", f"bulk-{i}", "jira:issue_updated", {}, _transition(i))
+            )
     state.engine.dispose()
 
 
@@ -46,13 +55,15 @@ def _env(settings: Settings) -> dict[str, str]:
     }
 
 
-def test_kill_mid_batch_then_restart_processes_everything_once(settings: Settings,
-                                                               org: sa.Engine) -> None:
+def test_kill_mid_batch_then_restart_processes_everything_once(
+    settings: Settings, org: sa.Engine
+) -> None:
     n = 4000
     _fill_inbox(settings, n)
     cmd = [sys.executable, "-m", "dpp_lib.cli", "worker"]
-    proc = subprocess.Popen(cmd, env=_env(settings), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     killed_at = None
     while time.monotonic() < deadline:
@@ -65,15 +76,17 @@ def test_kill_mid_batch_then_restart_processes_everything_once(settings: Setting
     proc.wait(timeout=10)
     assert killed_at is not None, "the worker made no progress"
     assert count(org, "raw_events", "state = 'pending'") > 0, "killed too late to prove anything"
-    result = subprocess.run([*cmd, "--once"], env=_env(settings), capture_output=True, text=True,
-                            timeout=180)
+    result = subprocess.run(
+        [*cmd, "--once"], env=_env(settings), capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr
     assert count(org, "raw_events", "state = 'done'") == n
     assert count(org, "work_item_events") == n  # one transition per delivery, none twice
     with org.connect() as conn:
         per_raw = conn.exec_driver_sql(
             "select raw_event_id, count(*) from work_item_events group by raw_event_id "
-            "having count(*) > 1").fetchall()
+            "having count(*) > 1"
+        ).fetchall()
     assert per_raw == []
     duplicates = sum(r["outcome"]["duplicates"] for r in rows(org, "raw_events"))
     assert duplicates == 0  # no delivery was processed by both runs
@@ -84,9 +97,14 @@ def test_failures_retry_with_backoff_then_dead_letter(settings: Settings, org: s
     state = ServiceState.from_settings(broken)
     with state.engine.begin() as conn:
         # valid JSON accepted by the endpoint, but a corrupt shape the normaliser refuses
-        bad = compact({"webhookEvent": "jira:issue_updated", "timestamp": 1700000000000,
-                       "issue": {"key": "TES-1", "fields": "corrupt"},
-                       "changelog": {"items": "not-a-list"}})
+        bad = compact(
+            {
+                "webhookEvent": "jira:issue_updated",
+                "timestamp": 1700000000000,
+                "issue": {"key": "TES-1", "fields": "corrupt"},
+                "changelog": {"items": "not-a-list"},
+            }
+        )
         state.append(conn, InboxRecord("jira", "bad-1", "jira:issue_updated", {}, bad))
         state.append(conn, InboxRecord("jira", "good-1", "jira:issue_updated", {}, _transition(1)))
     worker = Worker.from_settings(broken, org)
@@ -110,9 +128,18 @@ def test_backoff_delays_the_next_attempt(settings: Settings, org: sa.Engine) -> 
     slow = settings.model_copy(update={"worker_backoff_seconds": 30.0})
     state = ServiceState.from_settings(slow)
     with state.engine.begin() as conn:
-        state.append(conn, InboxRecord("jira", "bad", "jira:issue_updated", {},
-                                       compact({"webhookEvent": "jira:issue_updated",
-                                                "issue": {"key": "X-1", "fields": 5}})))
+        state.append(
+            conn,
+            InboxRecord(
+                "jira",
+                "bad",
+                "jira:issue_updated",
+                {},
+                compact(
+                    {"webhookEvent": "jira:issue_updated", "issue": {"key": "X-1", "fields": 5}}
+                ),
+            ),
+        )
     worker = Worker.from_settings(slow, org)
     assert worker.run_batch() == 1
     assert worker.run_batch() == 0  # not due for 30 s
@@ -123,8 +150,9 @@ def test_backoff_delays_the_next_attempt(settings: Settings, org: sa.Engine) -> 
     assert due > datetime.now(UTC) + timedelta(seconds=20)
 
 
-def test_pr_before_its_ticket_gets_the_stream_later(client: TestClient, worker: Worker,
-                                                   org: sa.Engine) -> None:
+def test_pr_before_its_ticket_gets_the_stream_later(
+    client: TestClient, worker: Worker, org: sa.Engine
+) -> None:
     """Spec §5.3.6: the PR arrives first; the ticket's events fill its delivery stream in."""
     pr = json.loads((GITHUB_FIXTURES / "pull_request" / "opened.payload.json").read_bytes())
     pr["pull_request"]["head"]["ref"] = "feature/PAY-777-retry-logic"
@@ -144,8 +172,9 @@ def test_pr_before_its_ticket_gets_the_stream_later(client: TestClient, worker: 
     assert count(org, "deferred_enrichments", "state = 'resolved'") == 1
 
 
-def test_unknown_repository_of_a_known_org_is_registered(client: TestClient, worker: Worker,
-                                                        org: sa.Engine) -> None:
+def test_unknown_repository_of_a_known_org_is_registered(
+    client: TestClient, worker: Worker, org: sa.Engine
+) -> None:
     pr = json.loads((GITHUB_FIXTURES / "pull_request" / "opened.payload.json").read_bytes())
     pr["repository"]["name"] = "brand-new"
     pr["repository"]["full_name"] = "Codertocat/brand-new"
@@ -156,8 +185,9 @@ def test_unknown_repository_of_a_known_org_is_registered(client: TestClient, wor
     assert rows(org, "pr_events")[0]["repo_id"] == repo["repo_id"]
 
 
-def test_events_of_unknown_orgs_are_kept_with_nulls(client: TestClient, worker: Worker,
-                                                   org: sa.Engine) -> None:
+def test_events_of_unknown_orgs_are_kept_with_nulls(
+    client: TestClient, worker: Worker, org: sa.Engine
+) -> None:
     pr = json.loads((GITHUB_FIXTURES / "pull_request" / "opened.payload.json").read_bytes())
     pr["installation"]["id"] = 424242
     pr["repository"]["owner"]["login"] = "stranger-org"

@@ -47,7 +47,7 @@ class WorkClock:
     def random_time(self, rng: random.Random, day: date) -> datetime:
         """A working-hours instant on ``day``, denser mid-morning and mid-afternoon."""
         minute = min(max(rng.triangular(0, DAY_MINUTES, 240), 5), DAY_MINUTES - 5)
-        return self.at(day, round(minute))
+        return self.at(day, minute)
 
     def add(self, t: datetime, work_days: float) -> datetime:
         """``t`` moved forward by ``work_days`` × 10 working hours, skipping nights and days off."""

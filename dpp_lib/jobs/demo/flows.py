@@ -18,9 +18,13 @@ FLOW_STAGES = ("ba", "dev", "code_review", "qa", "uat")
 DEFECT_STAGES = ("ba", "dev", "code_review", "qa", "uat", "production")
 # Option labels matched case-insensitively against stage names when the value map has none.
 CANONICAL_STAGE_LABELS = {
-    "ba": "BA", "dev": "Dev", "code_review": "Code_Review", "qa": "QA", "uat": "UAT",
+    "ba": "BA",
+    "dev": "Dev",
+    "code_review": "Code_Review",
+    "qa": "QA",
+    "uat": "UAT",
     "production": "Production",
-}  # fmt: skip
+}
 SPRINT_EPOCH = date(2024, 1, 1)  # a Monday: every board's sprints start on Mondays 14 days apart
 
 
@@ -54,7 +58,9 @@ def project_flows(config: OrgConfig) -> dict[str, Flow]:
         steps: list[Status] = []
         for stage in FLOW_STAGES:
             in_stage = [s for s in statuses if s.stage == stage]
-            steps += [s for s in in_stage if not s.active][:1] + [s for s in in_stage if s.active][:1]
+            steps += [s for s in in_stage if not s.active][:1] + [s for s in in_stage if s.active][
+                :1
+            ]
         backlog = next((s for s in statuses if s.stage == "backlog"), None)
         flows[project.key] = Flow(
             project=project,
@@ -82,9 +88,10 @@ def stream_projects(config: OrgConfig, stream: DeliveryStream) -> list[tuple[str
     projects = config.jira_projects
     dedicated = [p.key for p in projects if p.delivery_stream == stream.name]
     shared = [
-        p.key for p in projects
+        p.key
+        for p in projects
         if p.delivery_stream is None and stream.name in p.components.values()
-    ]  # fmt: skip
+    ]
     if not dedicated and not shared:
         shared = [p.key for p in projects if p.delivery_stream is None]
     if dedicated and shared:

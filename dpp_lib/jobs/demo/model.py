@@ -10,6 +10,12 @@ from typing import Any, Literal
 from dpp_lib.orgconfig import Repository
 
 Role = Literal["engineer", "ba", "qa", "po"]
+IssueType = Literal["Story", "Task", "Bug", "Spike"]
+Channel = Literal["github", "api"]
+DeployStatus = Literal["success", "failed", "rolled_back"]
+Trigger = Literal["push", "manual", "schedule", "config"]
+Severity = Literal["P1", "P2", "P3", "P4"]
+IncidentKind = Literal["alarm", "incident"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ class Ticket:
     uid: str  # stable before the key is known: "<stream>:<n>"
     project: str
     stream: str  # delivery stream name (the truth, whatever the fields say)
-    issue_type: Literal["Story", "Task", "Bug", "Spike"]
+    issue_type: IssueType
     summary: str
     priority: str
     created: datetime
@@ -173,14 +179,14 @@ class Deploy:
 
     key: str
     repo: Repository
-    channel: Literal["github", "api"]
+    channel: Channel
     environment: str
-    status: Literal["success", "failed", "rolled_back"]
+    status: DeployStatus
     at: datetime  # when it finished (or was rolled back)
     started: datetime
     sha: str
     pipeline_id: str
-    trigger: Literal["push", "manual", "schedule", "config"]
+    trigger: Trigger
     pr_number: int | None
     deployment_id: int
     status_id: int
@@ -191,8 +197,8 @@ class Deploy:
 class Incident:
     id: str
     service: str
-    severity: str
-    kind: Literal["alarm", "incident"]
+    severity: Severity
+    kind: IncidentKind
     opened: datetime
     resolved: datetime
     description: str

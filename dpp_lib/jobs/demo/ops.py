@@ -14,8 +14,20 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from dpp_lib.jobs.demo import text
-from dpp_lib.jobs.demo.model import Deploy, Incident, Person, PullRequest, PulseResponse
-from dpp_lib.jobs.demo.tickets import World, lognormal
+from dpp_lib.jobs.demo.dists import lognormal
+from dpp_lib.jobs.demo.model import (
+    Channel,
+    Deploy,
+    DeployStatus,
+    Incident,
+    IncidentKind,
+    Person,
+    PullRequest,
+    PulseResponse,
+    Severity,
+    Trigger,
+)
+from dpp_lib.jobs.demo.tickets import World
 from dpp_lib.orgconfig import Repository
 
 SLOTS = ((11, 0), (15, 30))  # local deploy windows
@@ -32,21 +44,37 @@ class _DeploySim:
         prod = world.config.organisation.production_environments
         self.prod, self.alt_prod = prod[0], prod[-1]
 
-    def _add(self, rng: random.Random, repo: Repository, channel: str, env: str, status: str,
-             at: datetime, shipped: PullRequest, trigger: str, pipeline: str | None = None,
-             started: datetime | None = None) -> Deploy:  # fmt: skip
+    def _add(
+        self,
+        rng: random.Random,
+        repo: Repository,
+        channel: Channel,
+        env: str,
+        status: DeployStatus,
+        at: datetime,
+        shipped: PullRequest,
+        trigger: Trigger,
+        pipeline: str | None = None,
+        started: datetime | None = None,
+    ) -> Deploy:
         self.counter += 1
         n = self.counter
         deploy = Deploy(
-            key=f"{repo.full_name}:{n}", repo=repo, channel=channel,  # type: ignore[arg-type]
-            environment=env, status=status, at=at,  # type: ignore[arg-type]
+            key=f"{repo.full_name}:{n}",
+            repo=repo,
+            channel=channel,
+            environment=env,
+            status=status,
+            at=at,
             started=started or at - timedelta(minutes=rng.uniform(3, 12)),
-            sha=shipped.merge_sha, pipeline_id=pipeline or str(7_000_000 + n * 13),
-            trigger=trigger,  # type: ignore[arg-type]
+            sha=shipped.merge_sha,
+            pipeline_id=pipeline or str(7_000_000 + n * 13),
+            trigger=trigger,
             pr_number=shipped.number if channel == "api" and rng.random() < 0.5 else None,
-            deployment_id=1_200_000_000 + n * 17, status_id=3_400_000_000 + n * 19,
+            deployment_id=1_200_000_000 + n * 17,
+            status_id=3_400_000_000 + n * 19,
             actor=shipped.author if not shipped.author.bot else self._release_person(repo),
-        )  # fmt: skip
+        )
         self.deploys.append(deploy)
         return deploy
 
@@ -55,13 +83,13 @@ class _DeploySim:
         tech = next(t.name for t in self.w.config.tech_streams if t.github_org.lower() == org)
         return self.w.cast.engineers[tech][0]
 
-    def repo(self, repo: Repository, channel: str, prod_env: str) -> None:
+    def repo(self, repo: Repository, channel: Channel, prod_env: str) -> None:
         w = self.w
         rng = random.Random(f"dpp-demo:{w.seed}:deploys:{repo.full_name}")
         merges = self.merges[repo.full_name]
         weeks = max((w.until - w.start).days / 7, 1)
         in_window = sum(1 for m in merges if w.start <= m.closed <= w.until)
-        p = min(max(in_window / weeks * 0.7, 0.6), 8) / 10
+        p = min(max(in_window / weeks * 0.9, 0.6), 8) / 10
         shipped, last = 0, None
         for day in w.clock.workdays(w.start.date(), w.until.date()):
             for hour, minute in SLOTS:
@@ -76,10 +104,20 @@ class _DeploySim:
                 if rng.random() > p:
                     continue
                 head = merges[ready - 1]
-                trigger = rng.choices(("push", "manual", "schedule"), weights=(78, 17, 5))[0]
+                triggers: tuple[Trigger, ...] = ("push", "manual", "schedule")
+                trigger = rng.choices(triggers, weights=(78, 17, 5))[0]
                 stage_at = t - timedelta(minutes=rng.uniform(20, 60))
                 ok = rng.random() > 0.05
-                self._add(rng, repo, channel, "staging", "success" if ok else "failed", stage_at, head, trigger)
+                self._add(
+                    rng,
+                    repo,
+                    channel,
+                    "staging",
+                    "success" if ok else "failed",
+                    stage_at,
+                    head,
+                    trigger,
+                )
                 if not ok:
                     continue
                 if rng.random() < 0.08:
@@ -89,8 +127,18 @@ class _DeploySim:
                 shipped, last = ready, head
                 if channel == "api" and rng.random() < 0.03:
                     back = t + timedelta(minutes=rng.uniform(15, 90))
-                    self._add(rng, repo, channel, prod_env, "rolled_back", back, head, trigger,
-                              pipeline=deploy.pipeline_id, started=deploy.started)  # fmt: skip
+                    self._add(
+                        rng,
+                        repo,
+                        channel,
+                        prod_env,
+                        "rolled_back",
+                        back,
+                        head,
+                        trigger,
+                        pipeline=deploy.pipeline_id,
+                        started=deploy.started,
+                    )
 
     def ignored_repo(self, repo: Repository) -> None:
         """A handful of deployments of a non-deployable repository (the platform ignores them)."""
@@ -112,7 +160,7 @@ def simulate_deploys(world: World, prs: list[PullRequest]) -> list[Deploy]:
     via_github = set(rng.sample(range(len(deployable)), len(deployable) // 2))
     alt_used = False
     for i, repo in enumerate(deployable):
-        channel = "github" if i in via_github else "api"
+        channel: Channel = "github" if i in via_github else "api"
         env = sim.prod
         if channel == "api" and not alt_used:  # one repository uses the other production name
             env, alt_used = sim.alt_prod, True
@@ -127,22 +175,28 @@ def simulate_incidents(world: World, deploys: list[Deploy]) -> list[Incident]:
     config, w = world.config, world
     prod = set(config.organisation.production_environments)
     window = timedelta(minutes=config.organisation.incident_correlation_window_minutes)
-    found: list[tuple[datetime, str, str, str, datetime, str]] = []
+    found: list[tuple[datetime, str, Severity, IncidentKind, datetime, str]] = []
     for tech in config.tech_streams:
         rng = random.Random(f"dpp-demo:{w.seed}:incidents:{tech.name}")
         repos = [
-            r for r in config.repositories
-            if r.deploy_target and r.deployable
+            r
+            for r in config.repositories
+            if r.deploy_target
+            and r.deployable
             and r.full_name.split("/")[0].lower() == tech.github_org.lower()
-        ]  # fmt: skip
+        ]
         if not repos:
             continue
         names = {r.full_name for r in repos}
         shipped = [
-            d for d in deploys
-            if d.repo.full_name in names and d.environment in prod and d.status == "success"
-            and d.trigger != "config" and w.start <= d.at <= w.until
-        ]  # fmt: skip
+            d
+            for d in deploys
+            if d.repo.full_name in names
+            and d.environment in prod
+            and d.status == "success"
+            and d.trigger != "config"
+            and w.start <= d.at <= w.until
+        ]
         span = (w.until - w.start).total_seconds()
         for _ in range(round((w.until - w.start).days / rng.uniform(14, 21))):
             if shipped and rng.random() < 0.5:
@@ -153,19 +207,23 @@ def simulate_incidents(world: World, deploys: list[Deploy]) -> list[Incident]:
             else:
                 opened = w.start + timedelta(seconds=rng.uniform(0, span))
                 service = rng.choice(repos).deploy_target or ""
-            severity = rng.choices(("P1", "P2", "P3", "P4"), weights=(5, 20, 45, 30))[0]
+            severities: tuple[Severity, ...] = ("P1", "P2", "P3", "P4")
+            severity = rng.choices(severities, weights=(5, 20, 45, 30))[0]
             median = 45 if severity == "P1" else 120
             minutes = min(max(lognormal(rng, median, 1.1), 10), 2 * 24 * 60)
-            kind = rng.choice(("alarm", "incident"))
-            description = rng.choice(text.INCIDENT_DESCRIPTIONS).format(service=service)
-            found.append((opened, service, severity, kind, opened + timedelta(minutes=minutes), description))
+            kind: IncidentKind = rng.choice(("alarm", "incident"))
+            name = service.split(":")[-1]
+            description = rng.choice(text.INCIDENT_DESCRIPTIONS).format(service=name)
+            found.append(
+                (opened, service, severity, kind, opened + timedelta(minutes=minutes), description)
+            )
     found.sort()
     counts: dict[int, int] = defaultdict(int)
     out = []
     for opened, service, severity, kind, resolved, description in found:
         counts[opened.year] += 1
         incident_id = f"INC-{opened.year}-{counts[opened.year]:04d}"
-        out.append(Incident(incident_id, service, severity, kind, opened, resolved, description))  # type: ignore[arg-type]
+        out.append(Incident(incident_id, service, severity, kind, opened, resolved, description))
     return out
 
 
@@ -186,15 +244,28 @@ def simulate_pulse(world: World) -> list[PulseResponse]:
             for person in rng.sample(members, k):
                 work = [d for d in days if w.clock.is_workday(d)] or days
                 at = w.clock.random_time(rng, rng.choice(work))
-                out.append(_response(rng, stream.name, f"{year:04d}-{month:02d}", person, means, at, 1))
+                out.append(
+                    _response(rng, stream.name, f"{year:04d}-{month:02d}", person, means, at, 1)
+                )
                 if rng.random() < 0.06:  # changed their mind
                     later = at + timedelta(hours=rng.uniform(1, 48))
-                    out.append(_response(rng, stream.name, f"{year:04d}-{month:02d}", person, means, later, 2))
+                    out.append(
+                        _response(
+                            rng, stream.name, f"{year:04d}-{month:02d}", person, means, later, 2
+                        )
+                    )
     return out
 
 
-def _response(rng: random.Random, stream: str, period: str, person: Person, means: list[float],
-              at: datetime, attempt: int) -> PulseResponse:  # fmt: skip
+def _response(
+    rng: random.Random,
+    stream: str,
+    period: str,
+    person: Person,
+    means: list[float],
+    at: datetime,
+    attempt: int,
+) -> PulseResponse:
     pace, tooling, clarity = (min(max(round(rng.gauss(m, 0.8)), 1), 5) for m in means)
     note = rng.choice(text.PULSE_COMMENTS) if rng.random() < 0.25 else None
     return PulseResponse(stream, period, person, pace, tooling, clarity, note, at, attempt)

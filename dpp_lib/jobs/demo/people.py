@@ -95,8 +95,9 @@ def build_cast(config: OrgConfig, seed: int) -> Cast:
     affinity: dict[str, dict[str, float]] = {}
     for stream in config.delivery_streams:
         srng = random.Random(f"dpp-demo:{seed}:affinity:{stream.name}")
-        weights = {t: srng.uniform(0.15, 1.0) ** 2 for t in tech_names}
-        weights[srng.choice(tech_names)] += 1.0
+        # work follows headcount, with one tech stream the delivery stream leans on most
+        weights = {t: len(engineers[t]) * srng.uniform(0.4, 1.0) for t in tech_names}
+        weights[srng.choice(tech_names)] *= 1.8
         affinity[stream.name] = weights
 
     teams: dict[str, Team] = {}
@@ -119,9 +120,15 @@ def build_cast(config: OrgConfig, seed: int) -> Cast:
     busiest = max(tech_names, key=lambda t: (len(engineers[t]), t))
     dominant[busiest] = rng.choice(engineers[busiest])
     bot = Person(
-        key="dependabot", name="dependabot[bot]", email="dependabot@users.noreply.github.com",
-        account_id="", login="dependabot[bot]", github_id=49699333, role="engineer", bot=True,
-    )  # fmt: skip
+        key="dependabot",
+        name="dependabot[bot]",
+        email="dependabot@users.noreply.github.com",
+        account_id="",
+        login="dependabot[bot]",
+        github_id=49699333,
+        role="engineer",
+        bot=True,
+    )
     everyone = {p.key: p for group in engineers.values() for p in group}
     for team in teams.values():
         everyone.update({p.key: p for p in (team.ba, team.qa, team.po, *team.members)})

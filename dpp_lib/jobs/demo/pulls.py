@@ -11,17 +11,22 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Literal
 
 from dpp_lib.jobs.demo import text
+from dpp_lib.jobs.demo.dists import lognormal
 from dpp_lib.jobs.demo.model import Person, PullRequest, Review, Ticket, WorkflowRun
 from dpp_lib.jobs.demo.people import sha
-from dpp_lib.jobs.demo.tickets import World, lognormal
+from dpp_lib.jobs.demo.tickets import World
 from dpp_lib.orgconfig import Repository
 
-REVIEW_PATTERNS = (
-    (("approved",), 55), (("commented", "approved"), 20),
-    (("changes_requested", "approved"), 15), (("approved", "approved"), 10),
-)  # fmt: skip
+ReviewState = Literal["approved", "changes_requested", "commented"]
+REVIEW_PATTERNS: tuple[tuple[tuple[ReviewState, ...], int], ...] = (
+    (("approved",), 55),
+    (("commented", "approved"), 20),
+    (("changes_requested", "approved"), 15),
+    (("approved", "approved"), 10),
+)
 
 
 class _PullSim:
@@ -29,7 +34,10 @@ class _PullSim:
         self.w = world
         self.rng = random.Random(f"dpp-demo:{world.seed}:pulls")
         org_of = {t.github_org.lower(): t.name for t in world.config.tech_streams}
-        self.tech_of = {r.full_name: org_of[r.full_name.split("/")[0].lower()] for r in world.config.repositories}
+        self.tech_of = {
+            r.full_name: org_of[r.full_name.split("/")[0].lower()]
+            for r in world.config.repositories
+        }
         self.prs: list[PullRequest] = []
 
     def tech(self, repo: Repository) -> str:
@@ -52,17 +60,28 @@ class _PullSim:
         self._pr(t, t.repo, t.engineer, style, opened, closed, merged=True)
         if rng.random() < 0.10:
             others = [
-                r for r in self.w.config.repositories
+                r
+                for r in self.w.config.repositories
                 if self.tech(r) in t.tech_streams and r != t.repo
-            ] or [t.repo]  # fmt: skip
+            ] or [t.repo]
             repo = rng.choice(others)
             author = rng.choice(self.w.cast.engineers[self.tech(repo)])
             second = opened + (closed - opened) * rng.uniform(0.05, 0.5)
             done = second + (closed - second) * rng.uniform(0.5, 0.95)
             self._pr(t, repo, author, style, second, done, merged=True, suffix="-part-2")
 
-    def _pr(self, t: Ticket, repo: Repository, author: Person, style: str, opened: datetime,
-            closed: datetime, *, merged: bool, suffix: str = "") -> None:  # fmt: skip
+    def _pr(
+        self,
+        t: Ticket,
+        repo: Repository,
+        author: Person,
+        style: str,
+        opened: datetime,
+        closed: datetime,
+        *,
+        merged: bool,
+        suffix: str = "",
+    ) -> None:
         rng = self.rng
         words = text.slug(t.summary) + suffix
         key = t.key
@@ -86,18 +105,39 @@ class _PullSim:
             title = t.summary
         self._add(repo, author, branch, title, body, opened, closed, merged, t)
 
-    def _add(self, repo: Repository, author: Person, branch: str, title: str, body: str | None,
-             opened: datetime, closed: datetime, merged: bool, t: Ticket | None) -> None:  # fmt: skip
+    def _add(
+        self,
+        repo: Repository,
+        author: Person,
+        branch: str,
+        title: str,
+        body: str | None,
+        opened: datetime,
+        closed: datetime,
+        merged: bool,
+        t: Ticket | None,
+    ) -> None:
         rng = self.rng
         uid = f"pr:{len(self.prs)}"
         additions = max(1, int(lognormal(rng, 80, 1.0)))
         pr = PullRequest(
-            uid=uid, repo=repo, author=author, branch=branch, title=title, body=body,
-            opened=opened, closed=closed, merged=merged,
-            head_sha=sha(f"{self.w.seed}:{uid}:head"), merge_sha=sha(f"{self.w.seed}:{uid}:merge"),
-            additions=additions, deletions=int(additions * rng.uniform(0.05, 0.6)),
-            changed_files=min(1 + additions // 40, 60), commits=rng.randint(1, 8), ticket=t,
-        )  # fmt: skip
+            uid=uid,
+            repo=repo,
+            author=author,
+            branch=branch,
+            title=title,
+            body=body,
+            opened=opened,
+            closed=closed,
+            merged=merged,
+            head_sha=sha(f"{self.w.seed}:{uid}:head"),
+            merge_sha=sha(f"{self.w.seed}:{uid}:merge"),
+            additions=additions,
+            deletions=int(additions * rng.uniform(0.05, 0.6)),
+            changed_files=min(1 + additions // 40, 60),
+            commits=rng.randint(1, 8),
+            ticket=t,
+        )
         self._reviews(pr)
         self.prs.append(pr)
 
@@ -107,8 +147,10 @@ class _PullSim:
         pool = [p for p in self.w.cast.engineers[tech] if p != pr.author]
         if not pool:
             return
+        states: tuple[ReviewState, ...]
         if pr.merged:
-            states = rng.choices([p for p, _ in REVIEW_PATTERNS], [w for _, w in REVIEW_PATTERNS])[0]
+            patterns, weights = zip(*REVIEW_PATTERNS, strict=True)
+            states = rng.choices(patterns, weights)[0]
         else:
             states = rng.choice((("commented",), ("changes_requested",), ()))
         dominant = self.w.cast.dominant.get(tech)
@@ -120,7 +162,7 @@ class _PullSim:
             if i > 0 and (states[0] == "approved" or rng.random() < 0.3):
                 reviewer = rng.choice([p for p in pool if p != first] or pool)
             body = rng.choice(text.REVIEW_BODIES[state])
-            pr.reviews.append(Review(0, reviewer, state, pr.opened + span * cut, body))  # type: ignore[arg-type]
+            pr.reviews.append(Review(0, reviewer, state, pr.opened + span * cut, body))
 
     def chores(self) -> None:
         """Key-less PRs outside tickets: dependency bumps and small chores."""
@@ -142,15 +184,26 @@ class _PullSim:
                 eco, package, version = rng.choice(text.DEPENDENCIES)
                 branch = f"dependabot/{eco}/{package}-{version}"
                 title = f"Bump {package} to {version}"
-                self._add(repo, self.w.cast.bot, branch, title, "Bumps the dependency.",
-                          opened, closed, merged, None)  # fmt: skip
+                self._add(
+                    repo,
+                    self.w.cast.bot,
+                    branch,
+                    title,
+                    "Bumps the dependency.",
+                    opened,
+                    closed,
+                    merged,
+                    None,
+                )
             else:
                 branch, title = rng.choice(text.CHORE_PRS)
                 author = rng.choice(self.w.cast.engineers[self.tech(repo)])
                 self._add(repo, author, branch, title, None, opened, closed, merged, None)
 
 
-def simulate_pulls(world: World, tickets: list[Ticket]) -> tuple[list[PullRequest], list[WorkflowRun]]:
+def simulate_pulls(
+    world: World, tickets: list[Ticket]
+) -> tuple[list[PullRequest], list[WorkflowRun]]:
     """Pull requests (numbered per repository in order of opening) and CI runs on merge."""
     sim = _PullSim(world)
     for ticket in tickets:
@@ -159,7 +212,10 @@ def simulate_pulls(world: World, tickets: list[Ticket]) -> tuple[list[PullReques
     rng = random.Random(f"dpp-demo:{world.seed}:numbers")
     prs = sorted(sim.prs, key=lambda p: (p.opened, p.uid))
     numbers = {r.full_name: rng.randint(100, 2500) for r in world.config.repositories}
-    pr_base, review_id = rng.randint(1_800_000_000, 1_900_000_000), rng.randint(2_100_000_000, 2_200_000_000)
+    pr_base, review_id = (
+        rng.randint(1_800_000_000, 1_900_000_000),
+        rng.randint(2_100_000_000, 2_200_000_000),
+    )
     for n, pr in enumerate(prs):
         numbers[pr.repo.full_name] += 1
         pr.number, pr.id = numbers[pr.repo.full_name], pr_base + n * 3

@@ -24,43 +24,99 @@ LAST_NAMES = (
 _THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pay": (
         ("Add", "Support", "Harden", "Refactor", "Expose", "Validate", "Speed up", "Audit"),
-        ("retry logic for card payments", "refund webhooks", "payment status polling",
-         "3DS challenge flow", "idempotency keys on transfers", "FX rate caching",
-         "chargeback notifications", "settlement report export", "direct debit mandates",
-         "payment limits per customer", "open banking consent renewal", "ledger reconciliation"),
+        (
+            "retry logic for card payments",
+            "refund webhooks",
+            "payment status polling",
+            "3DS challenge flow",
+            "idempotency keys on transfers",
+            "FX rate caching",
+            "chargeback notifications",
+            "settlement report export",
+            "direct debit mandates",
+            "payment limits per customer",
+            "open banking consent renewal",
+            "ledger reconciliation",
+        ),
     ),
     "onboard": (
         ("Add", "Simplify", "Fix", "Redesign", "Localise", "Track", "Validate", "Automate"),
-        ("identity document upload", "KYC status page", "address lookup step",
-         "email verification reminders", "selfie liveness check", "onboarding progress bar",
-         "business account sign-up", "PEP and sanctions screening", "welcome journey emails",
-         "password setup screen", "mobile number verification", "referral code entry"),
+        (
+            "identity document upload",
+            "KYC status page",
+            "address lookup step",
+            "email verification reminders",
+            "selfie liveness check",
+            "onboarding progress bar",
+            "business account sign-up",
+            "PEP and sanctions screening",
+            "welcome journey emails",
+            "password setup screen",
+            "mobile number verification",
+            "referral code entry",
+        ),
     ),
     "lend": (
         ("Add", "Calculate", "Expose", "Refine", "Support", "Automate", "Validate", "Migrate"),
-        ("affordability check", "loan repayment schedule", "early settlement quotes",
-         "credit decision API", "arrears notifications", "APR disclosure text",
-         "loan top-up journey", "broker application intake", "underwriting rules engine",
-         "overpayment handling", "credit limit increase flow", "loan statement PDF"),
+        (
+            "affordability check",
+            "loan repayment schedule",
+            "early settlement quotes",
+            "credit decision API",
+            "arrears notifications",
+            "APR disclosure text",
+            "loan top-up journey",
+            "broker application intake",
+            "underwriting rules engine",
+            "overpayment handling",
+            "credit limit increase flow",
+            "loan statement PDF",
+        ),
     ),
     "insight": (
         ("Build", "Add", "Backfill", "Optimise", "Expose", "Schedule", "Fix", "Extend"),
-        ("spending categories dashboard", "monthly statement insights", "churn risk model",
-         "customer segment export", "savings goal nudges", "transaction enrichment job",
-         "merchant logo matching", "budget alerts", "cohort retention report",
-         "data freshness checks", "insights API pagination", "weekly summary email"),
+        (
+            "spending categories dashboard",
+            "monthly statement insights",
+            "churn risk model",
+            "customer segment export",
+            "savings goal nudges",
+            "transaction enrichment job",
+            "merchant logo matching",
+            "budget alerts",
+            "cohort retention report",
+            "data freshness checks",
+            "insights API pagination",
+            "weekly summary email",
+        ),
     ),
 }
 _GENERIC = (
     ("Add", "Improve", "Refactor", "Fix", "Support", "Expose", "Clean up", "Document"),
-    ("audit logging", "feature flag for new flow", "error handling on timeouts",
-     "admin search filters", "rate limiting", "pagination on list endpoints",
-     "accessibility of forms", "metrics and alerts", "configuration validation",
-     "customer notification preferences", "session expiry handling", "CSV export"),
+    (
+        "audit logging",
+        "feature flag for new flow",
+        "error handling on timeouts",
+        "admin search filters",
+        "rate limiting",
+        "pagination on list endpoints",
+        "accessibility of forms",
+        "metrics and alerts",
+        "configuration validation",
+        "customer notification preferences",
+        "session expiry handling",
+        "CSV export",
+    ),
 )
 BUG_OPENERS = (
-    "Fix", "Crash in", "Wrong totals in", "Timeout in", "Duplicate entries in",
-    "Missing validation in", "Broken layout of", "Race condition in",
+    "Fix",
+    "Crash in",
+    "Wrong totals in",
+    "Timeout in",
+    "Duplicate entries in",
+    "Missing validation in",
+    "Broken layout of",
+    "Race condition in",
 )
 SPIKE_OPENERS = ("Investigate", "Spike:", "Evaluate options for", "Prototype")
 
@@ -71,8 +127,9 @@ def theme(stream_name: str, display_name: str) -> tuple[tuple[str, ...], tuple[s
     return next((v for k, v in _THEMES.items() if k in text), _GENERIC)
 
 
-def summary(rng: random.Random, themes: tuple[tuple[str, ...], tuple[str, ...]],
-            issue_type: str) -> str:
+def summary(
+    rng: random.Random, themes: tuple[tuple[str, ...], tuple[str, ...]], issue_type: str
+) -> str:
     verbs, objects = themes
     obj = rng.choice(objects)
     if issue_type == "Bug":

@@ -10,48 +10,38 @@ every event after it.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dpp_lib.jobs.demo import text
+from dpp_lib.jobs.demo import defects, text
 from dpp_lib.jobs.demo.clock import WorkClock
+from dpp_lib.jobs.demo.dists import lognormal, poisson
 from dpp_lib.jobs.demo.flows import (
-    DEFECT_STAGES,
     Flow,
     sprint_index,
     stage_labels,
     stream_projects,
 )
-from dpp_lib.jobs.demo.model import Change, Person, Sprint, Status, Ticket
+from dpp_lib.jobs.demo.model import Change, IssueType, Person, Sprint, Status, Ticket
 from dpp_lib.jobs.demo.people import Cast, Team
 from dpp_lib.orgconfig import DeliveryStream, OrgConfig, Repository
 
 # (stage, active) → (median working days, sigma of the log)
 DURATIONS = {
-    ("ba", True): (0.7, 0.7), ("ba", False): (1.0, 0.8),
-    ("dev", False): (2.2, 0.9), ("dev", True): (1.8, 0.7),
-    ("code_review", True): (0.6, 0.8), ("code_review", False): (0.5, 0.8),
-    ("qa", False): (1.5, 0.9), ("qa", True): (0.8, 0.7),
-    ("uat", False): (1.9, 0.9), ("uat", True): (0.5, 0.7),
-}  # fmt: skip
+    ("ba", True): (0.7, 0.7),
+    ("ba", False): (1.0, 0.8),
+    ("dev", False): (2.2, 0.9),
+    ("dev", True): (1.8, 0.7),
+    ("code_review", True): (0.6, 0.8),
+    ("code_review", False): (0.5, 0.8),
+    ("qa", False): (1.5, 0.9),
+    ("qa", True): (0.8, 0.7),
+    ("uat", False): (1.9, 0.9),
+    ("uat", True): (0.5, 0.7),
+}
 POINTS = ((1.0, 2.0, 3.0, 5.0, 8.0, 13.0), (8, 18, 30, 26, 14, 4))
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
-FOUND_WEIGHTS = {"dev": 0.18, "code_review": 0.05, "qa": 0.55, "uat": 0.13, "production": 0.09}
-INTRODUCED_WEIGHTS = {"ba": 0.2, "dev": 0.65, "code_review": 0.05, "qa": 0.05, "uat": 0.05}
-
-
-def lognormal(rng: random.Random, median: float, sigma: float) -> float:
-    return median * math.exp(rng.gauss(0.0, sigma))
-
-
-def poisson(rng: random.Random, mean: float) -> int:
-    limit, k, p = math.exp(-mean), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
 
 
 @dataclass
@@ -116,22 +106,23 @@ class _StreamSim:
         rng, clock = self.rng, self.w.clock
         days = clock.workdays(self.w.start.date(), self.w.sim_end.date())
         items: list[Ticket] = []
+        kinds: tuple[IssueType, ...] = ("Story", "Task", "Spike")
         for i, day in enumerate(days):
             for _ in range(poisson(rng, self.rate * 0.85)):
-                kind = rng.choices(("Story", "Task", "Spike"), weights=(62, 30, 8))[0]
+                kind = rng.choices(kinds, weights=(62, 30, 8))[0]
                 start = clock.random_time(rng, day)
                 back = int(lognormal(rng, 7, 0.9))
                 created = clock.random_time(rng, days[max(i - back, 0)])
                 items.append(self._item(kind, created, start))
         open_days = [d for d in days if clock.at(d, 0) < self.w.until]
         for _ in range(round(self.rate * 8)):  # ideas that wait in the backlog
-            kind = rng.choices(("Story", "Task"), weights=(70, 30))[0]
+            kind = rng.choices(kinds[:2], weights=(70, 30))[0]
             items.append(self._item(kind, clock.random_time(rng, rng.choice(open_days)), None))
         stories = [t for t in items if t.issue_type != "Spike" and len(t.changes) > 2]
-        n_bugs = round(len(items) * 0.15 / 0.85 * rng.uniform(0.9, 1.1))
+        n_bugs = round(len(items) * 0.17 / 0.83 * rng.uniform(0.9, 1.1))
         return items + [self._bug(stories) for _ in range(n_bugs)]
 
-    def _item(self, kind: str, created: datetime, start: datetime | None) -> Ticket:
+    def _item(self, kind: IssueType, created: datetime, start: datetime | None) -> Ticket:
         created = self._clip(created)
         ticket = self._ticket(kind, created)
         if start is None or self.rng.random() < 0.02:  # never started (or cancelled early)
@@ -147,7 +138,7 @@ class _StreamSim:
             return t
         return self.w.start + timedelta(minutes=self.rng.randint(5, 600))
 
-    def _ticket(self, kind: str, created: datetime, creator: Person | None = None) -> Ticket:
+    def _ticket(self, kind: IssueType, created: datetime, creator: Person | None = None) -> Ticket:
         rng, flds = self.rng, self.fields
         self.n += 1
         keys, shares = zip(*self.projects, strict=True)
@@ -164,7 +155,7 @@ class _StreamSim:
             uid=f"{self.stream.name}:{self.n}",
             project=project,
             stream=self.stream.name,
-            issue_type=kind,  # type: ignore[arg-type]
+            issue_type=kind,
             summary=text.summary(rng, self.themes, kind),
             priority=prio,
             created=created,
@@ -186,7 +177,9 @@ class _StreamSim:
         """Delivery stream custom field on ~92 %; else a label or component where the
         project cannot stand in for the stream (spec §5.2.4), and sometimes nothing."""
         rng, project = self.rng, flow.project
-        label = self.stream.labels[0] if self.stream.labels and "label" in project.derivation else None
+        label = (
+            self.stream.labels[0] if self.stream.labels and "label" in project.derivation else None
+        )
         components = [c for c, s in project.components.items() if s == self.stream.name]
         component = components[0] if components and "component" in project.derivation else None
         by_project = "project" in project.derivation and project.delivery_stream == self.stream.name
@@ -215,7 +208,9 @@ class _StreamSim:
         if repos:
             deployable = [r for r in repos if r.deployable]
             libraries = [r for r in repos if not r.deployable]
-            pool = libraries if libraries and (not deployable or rng.random() < 0.15) else deployable
+            pool = (
+                libraries if libraries and (not deployable or rng.random() < 0.15) else deployable
+            )
             ticket.repo = rng.choice(pool)
         engineers = self.w.cast.engineers[tech]
         mine = [p for p in self.team.engineers if p in engineers]
@@ -235,7 +230,7 @@ class _StreamSim:
         flaggable = [i for i, s in enumerate(steps) if s.stage in ("dev", "code_review", "qa")]
         flag_at_step = (
             rng.choice(flaggable)
-            if flaggable and self.fields.flagged and rng.random() < 0.10
+            if flaggable and self.fields.flagged and rng.random() < 0.12
             else None
         )
         at, assignee = start, None
@@ -262,7 +257,9 @@ class _StreamSim:
             self._plan(t, start, None)
             return
         actor = assignee or self.team.po
-        t.changes.append(Change(at, "transition", actor, {"status": flow.done, "resolution": "Done"}))
+        t.changes.append(
+            Change(at, "transition", actor, {"status": flow.done, "resolution": "Done"})
+        )
         if rng.random() < 0.05:  # re-opened: back to QA, then done again
             back = flow.first("qa", active=True) or (steps[-1] if steps else flow.backlog)
             at = clock.add(at, lognormal(rng, 0.8, 0.7))
@@ -271,16 +268,21 @@ class _StreamSim:
                 Change(at, "transition", who, {"status": back, "resolution": None, "assignee": who})
             )
             at = clock.add(at, lognormal(rng, 0.6, 0.6))
-            t.changes.append(Change(at, "transition", who, {"status": flow.done, "resolution": "Done"}))
+            t.changes.append(
+                Change(at, "transition", who, {"status": flow.done, "resolution": "Done"})
+            )
         self._plan(t, start, at)
 
     def _assignee(self, step: Status, t: Ticket) -> Person | None:
         if not step.active:
             return None
         return {
-            "ba": self.team.ba, "dev": t.engineer, "code_review": t.engineer,
-            "qa": self.team.qa, "uat": self.team.po,
-        }.get(step.stage)  # fmt: skip
+            "ba": self.team.ba,
+            "dev": t.engineer,
+            "code_review": t.engineer,
+            "qa": self.team.qa,
+            "uat": self.team.po,
+        }.get(step.stage)
 
     def _duration(self, step: Status, t: Ticket) -> float:
         median, sigma = DURATIONS.get((step.stage, step.active), (1.0, 0.8))
@@ -321,10 +323,14 @@ class _StreamSim:
         first = sprint_index(self.sprints, start)
         sprint = self.sprints[first]
         planning = sprint.start + timedelta(minutes=rng.randint(45, 120))
-        refinement = sprint.start - timedelta(days=4) + timedelta(hours=rng.randint(1, 7))
-        at = refinement if rng.random() < 0.4 else planning
+        at = planning
+        if t.created < sprint.start and rng.random() < 0.6:  # at a refinement before the sprint
+            since = max(t.created, sprint.start - timedelta(days=21))
+            at = since + (sprint.start - since) * rng.uniform(0.2, 0.95)
         if at <= t.created or at >= start:
-            at = max(t.created + timedelta(minutes=2), start - timedelta(minutes=rng.randint(3, 50)))
+            at = max(
+                t.created + timedelta(minutes=2), start - timedelta(minutes=rng.randint(3, 50))
+            )
         chosen = [sprint]
         t.changes.append(Change(at, "field", self.team.po, {"sprints": tuple(chosen)}))
         for nxt in self.sprints[first + 1 :]:
@@ -338,19 +344,22 @@ class _StreamSim:
 
     def _bug(self, stories: list[Ticket]) -> Ticket:
         rng, clock = self.rng, self.w.clock
-        found = rng.choices(list(FOUND_WEIGHTS), weights=list(FOUND_WEIGHTS.values()))[0]
-        anchor, created = self._anchor(stories, found)
+        found = defects.found_stage(rng)
+        days = clock.workdays(self.w.start.date(), self.w.until.date())
+        anchor, created = defects.anchor(rng, clock, stories, found, days)
         creator = self.team.qa if found in ("qa", "uat") else self.team.po
         if found in ("dev", "code_review") and anchor is not None and anchor.engineer:
             creator = anchor.engineer
         bug = self._ticket("Bug", self._clip(created), creator)
         bug.priority = rng.choices(PRIORITIES, weights=(8, 30, 45, 15, 2))[0]
-        bug.story_points = rng.choice((1.0, 2.0, 3.0)) if self.fields.story_points and rng.random() < 0.6 else None
+        bug.story_points = (
+            rng.choice((1.0, 2.0, 3.0)) if self.fields.story_points and rng.random() < 0.6 else None
+        )
         bug.linked = anchor
         if self.fields.found_in_stage:
             bug.found_label = rng.choice(self.labels[found])
         if self.fields.introduced_in_stage and rng.random() < 0.7:
-            self._introduced(bug, found)
+            defects.attribute(rng, clock, bug, found, self.labels, bug.engineer or self.team.qa)
         urgent = bug.priority in ("Highest", "High")
         start = clock.add(bug.created, lognormal(rng, 0.4 if urgent else 1.5, 0.8))
         if start > self.w.sim_end:
@@ -360,40 +369,3 @@ class _StreamSim:
             return bug
         self._flow(bug, start, skip_ba=rng.random() < 0.7, skip_uat=rng.random() < 0.3)
         return bug
-
-    def _anchor(self, stories: list[Ticket], found: str) -> tuple[Ticket | None, datetime]:
-        rng, clock = self.rng, self.w.clock
-        for _ in range(8 if stories else 0):
-            story = rng.choice(stories)
-            spans = story.stage_intervals()
-            if found == "production":
-                done = [s for s in spans if s[0] == "done"]
-                if done:
-                    return story, clock.add(done[0][1], lognormal(rng, 4, 0.9))
-                continue
-            matching = [s for s in spans if s[0] == found]
-            if matching:
-                _, enter, leave = rng.choice(matching)
-                leave = leave or clock.add(enter, 1.0)
-                return story, enter + (leave - enter) * rng.uniform(0.1, 0.9)
-        days = clock.workdays(self.w.start.date(), self.w.until.date())
-        return None, clock.random_time(rng, rng.choice(days))
-
-    def _introduced(self, bug: Ticket, found: str) -> None:
-        rng, clock = self.rng, self.w.clock
-        limit = DEFECT_STAGES.index(found)
-        options = [s for s in INTRODUCED_WEIGHTS if DEFECT_STAGES.index(s) <= limit]
-        weights = [INTRODUCED_WEIGHTS[s] for s in options]
-        stage = rng.choices(options, weights=weights)[0]
-        label = rng.choice(self.labels[stage])
-        actor = bug.engineer or self.team.qa
-        if rng.random() < 0.6:
-            bug.introduced_at_creation = label
-            at = bug.created
-        else:
-            at = clock.add(bug.created, rng.uniform(0.5, 5))
-            bug.changes.append(Change(at, "field", actor, {"introduced": label}))
-        others = [s for s in options if s != stage]
-        if others and rng.random() < 0.10:  # reclassified after root-cause analysis
-            other = rng.choice(self.labels[rng.choice(others)])
-            bug.changes.append(Change(clock.add(at, rng.uniform(2, 10)), "field", actor, {"introduced": other}))

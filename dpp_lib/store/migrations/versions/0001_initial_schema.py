@@ -7,9 +7,9 @@ Create Date: 2026-11-23 14:29:11.178458
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import dpp_lib.store.types
-from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
