@@ -224,6 +224,20 @@ class OrgConfig(_Strict):
             problems, "repositories", [r.full_name.lower() for r in self.repositories], "full_name"
         )
         _unique(problems, "jira_projects", [p.key for p in self.jira_projects], "key")
+        for section, streams in (
+            ("delivery_streams", self.delivery_streams),
+            ("tech_streams", self.tech_streams),
+        ):
+            names = {s.name for s in streams}
+            for i, stream in enumerate(streams):
+                if stream.renamed_from is not None and stream.renamed_from in names:
+                    problems.append(
+                        (
+                            f"{section}[{i}].renamed_from",
+                            f"{stream.renamed_from!r} is still in the file; a rename "
+                            "must replace the old name",
+                        )
+                    )
         targets = [(r.deploy_target or "").casefold() for r in self.repositories]
         _unique(problems, "repositories", targets, "deploy_target")
         delivery = {s.name for s in self.delivery_streams}

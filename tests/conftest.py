@@ -20,10 +20,18 @@ from dpp_lib.settings import Settings
 from dpp_lib.store.db import make_engine
 from dpp_lib.store.migrate import upgrade
 from dpp_lib.store.schema import metadata
-from tests.support import TEST_SECRETS, load_test_config
+from tests.support import GITHUB_FIXTURES, JIRA_FIXTURES, TEST_SECRETS, load_test_config
 
 PG_URL = os.environ.get("DPP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The real payloads are the golden inputs: without them the fixture tests would
+    # parametrise to nothing and pass vacuously.
+    for folder in (GITHUB_FIXTURES, JIRA_FIXTURES):
+        if not any(folder.glob("**/*.json")):
+            pytest.exit(f"fixture payloads not found in {folder} (set DPP_FIXTURES)", returncode=4)
 
 
 def _pg_reachable() -> str | None:

@@ -15,7 +15,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
+from dpp_lib.ingest.events import DeploymentBody, IncidentBody, PulseBody
+from dpp_lib.ingest.registry import normalise
+from dpp_lib.ingest.types import JiraFieldIds, NormaliseContext, StageMapping
 from dpp_lib.jobs.demo import (
     Delivery,
     generate_demo,
@@ -25,7 +29,14 @@ from dpp_lib.jobs.demo import (
 )
 from dpp_lib.jobs.demo import send as send_module
 from dpp_lib.jobs.demo.push_payloads import DEPLOYMENT_FIELDS, INCIDENT_FIELDS, PULSE_FIELDS
-from dpp_lib.orgconfig import DEFAULT_TICKET_KEY_PATTERN, OrgConfig, read_config
+from dpp_lib.orgconfig import (
+    DEFAULT_TICKET_KEY_PATTERN,
+    FOUND_STAGES,
+    PIPELINE_STAGES,
+    OrgConfig,
+    parse_config,
+    read_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = read_config(ROOT / "config" / "example.yaml")
@@ -140,9 +151,43 @@ def test_volumes(demo: list[Delivery]) -> None:
     assert 1_000 <= len(short) <= 6_000
 
 
+@pytest.mark.parametrize("until", [None, datetime(2026, 4, 8, 12, 30, tzinfo=UTC)])
+def test_people_work_on_working_days_in_working_hours(
+    demo: list[Delivery], until: datetime | None
+) -> None:
+    deliveries = demo if until is None else generate_demo(CONFIG, days=45, seed=5, until=until)
+    holidays = set(CONFIG.organisation.holidays)
+    human = [
+        d.occurred_at.astimezone(CONFIG_TZ)
+        for d in deliveries
+        if d.source == "jira" or d.event in ("pull_request", "pull_request_review")
+    ]
+    assert all(t.weekday() < 5 and t.date() not in holidays for t in human)
+    assert sum(1 for t in human if 8 <= t.hour < 19) / len(human) > 0.95
+
+
+def test_a_minimal_config_still_generates() -> None:
+    """No repositories, no Jira projects, no custom fields: only pulse responses remain."""
+    config = parse_config(
+        """
+organisation: {name: Tiny Co}
+delivery_streams: [{name: core, display_name: Core, team_size: 3}]
+tech_streams: [{name: web, display_name: Web, github_org: tiny-web, github_install_id: "1"}]
+"""
+    )
+    deliveries = generate_demo(config, days=60, seed=1, until=UNTIL)
+    assert deliveries and {d.source for d in deliveries} == {"pulse"}
+
+
 def test_naive_until_is_refused() -> None:
     with pytest.raises(ValueError, match="no time zone"):
         generate_demo(CONFIG, days=10, until=datetime(2026, 1, 1))
+
+
+def test_a_weekend_window_is_quiet_but_fine() -> None:
+    saturday = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+    deliveries = generate_demo(CONFIG, days=1, seed=7, until=saturday)
+    assert all(saturday - timedelta(days=1) <= d.occurred_at <= saturday for d in deliveries)
 
 
 def test_bodies_are_compact_json(demo: list[Delivery]) -> None:
@@ -156,7 +201,7 @@ def test_bodies_are_compact_json(demo: list[Delivery]) -> None:
 def test_github_bodies_carry_the_tech_streams_installation(demo: list[Delivery]) -> None:
     install = {t.github_org: int(t.github_install_id) for t in CONFIG.tech_streams}
     repos = {r.full_name for r in CONFIG.repositories}
-    events = Counter()
+    events: Counter[str | None] = Counter()
     for d in demo:
         if d.source != "github":
             continue
@@ -257,6 +302,43 @@ def test_pulse_arrives_in_the_window_with_some_resubmissions(demo: list[Delivery
     sizes = {s.name: s.team_size for s in CONFIG.delivery_streams}
     people: Counter[tuple[str, str]] = Counter(k[:2] for k in per_period)
     assert all(n <= sizes[stream] for (stream, _), n in people.items())
+
+
+def test_the_platform_normalises_every_delivery() -> None:
+    """Round trip through the ingest layer: API bodies pass the route models, webhooks give
+    rows and are never ignored (catches drift between demo and normalisers)."""
+    mappings = {
+        (p.key, m.status.casefold()): StageMapping(m.stage, m.active)
+        for p in CONFIG.jira_projects
+        for m in p.status_mappings
+    }
+    aliases = {s: s for s in (*PIPELINE_STAGES, *FOUND_STAGES)}
+    aliases |= {label.casefold(): stage for label, stage in CONFIG.value_map.stages.items()}
+    ctx = NormaliseContext(
+        anonymise=lambda namespace, value: None if value is None else f"{namespace}:{value}",
+        status_mappings=mappings,
+        jira_fields=JiraFieldIds(**CONFIG.jira_fields.model_dump()),
+        stage_aliases=aliases,
+        production_environments=frozenset(CONFIG.organisation.production_environments),
+    )
+    models: dict[str, type[BaseModel]] = {
+        "deployment": DeploymentBody,
+        "incident": IncidentBody,
+        "pulse": PulseBody,
+    }
+    tables: Counter[str] = Counter()
+    for d in generate_demo(CONFIG, days=30, seed=7, until=UNTIL):
+        payload = json.loads(d.body)
+        if d.source in models:
+            models[d.source].model_validate(payload)
+        if d.source == "pulse":
+            continue  # stored with the respondent hashed by the route; normalised from that
+        kind = payload["webhookEvent"] if d.source == "jira" else d.event or d.source
+        result = normalise(d.source, kind, payload, ctx)
+        assert result.ignored_reason is None, (d.source, kind, result.ignored_reason)
+        tables.update(row.table for row in result.rows)
+    assert {"work_item_events", "pr_events", "cicd_events", "incident_events"} <= set(tables)
+    assert tables["defect_events"] > 0 and tables["work_item_field_changes"] > 0
 
 
 # --- linking ------------------------------------------------------------------------------

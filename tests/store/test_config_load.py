@@ -367,11 +367,6 @@ def test_renamed_from_on_a_first_load_just_creates(engine: sa.Engine) -> None:
     assert load(engine, data)["delivery_streams.created"] == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _sync_streams lets renamed_from take the row of a stream that is still in "
-    "the file; 'payments' then has no row and its id is renamed to the new stream",
-)
 def test_renamed_from_cannot_take_a_stream_still_in_the_file(engine: sa.Engine) -> None:
     load(engine, example())
     payments = ids(engine, "delivery_streams", "name", "stream_id")["payments"]

@@ -66,6 +66,25 @@ class WorkClock:
             remaining -= available
             day, minute = self._next_workday(day), 0.0
 
+    def work_between(self, start: datetime, end: datetime) -> float:
+        """Working days (of 10 working hours) in ``[start, end)``."""
+        minutes = 0.0
+        day, last = self.local(start).date(), self.local(end).date()
+        while day <= last:
+            if self.is_workday(day):
+                lo, hi = max(start, self.at(day, 0)), min(end, self.at(day, DAY_MINUTES))
+                minutes += max((hi - lo).total_seconds() / 60, 0.0)
+            day += timedelta(days=1)
+        return minutes / DAY_MINUTES
+
+    def between(self, start: datetime, end: datetime, fraction: float) -> datetime:
+        """The instant ``fraction`` of the way from ``start`` to ``end`` in working time
+        (so a point between Friday and Monday lands on Friday or Monday, in hours)."""
+        if end <= start:
+            return start
+        moved = self.add(start, self.work_between(start, end) * fraction)
+        return min(max(moved, start), end)
+
     def _next_workday(self, day: date) -> date:
         day += timedelta(days=1)
         while not self.is_workday(day):

@@ -40,7 +40,7 @@ def anchor(
         if matching:
             _, enter, leave = rng.choice(matching)
             leave = leave or clock.add(enter, 1.0)
-            return story, enter + (leave - enter) * rng.uniform(0.1, 0.9)
+            return story, clock.between(enter, leave, rng.uniform(0.1, 0.9))
     return None, clock.random_time(rng, rng.choice(days))
 
 

@@ -77,6 +77,8 @@ class JiraRenderer:
         self.site = site
         self.tz = time_zone
         self.f = config.jira_fields
+        self._options: dict[tuple[str, str], dict[str, str]] = {}
+        self._sprints: dict[int, dict[str, Any]] = {}
 
     # -- small objects --------------------------------------------------------------------
 
@@ -93,16 +95,15 @@ class JiraRenderer:
         }
 
     def option(self, field_id: str, value: str) -> dict[str, str]:
-        option_id = (
-            "10019"
-            if value == "Impediment"
-            else str(stable_int(f"{field_id}:{value}", 10200, 19999))
-        )
-        return {
-            "self": f"{self.site}/rest/api/2/customFieldOption/{option_id}",
-            "value": value,
-            "id": option_id,
-        }
+        """A select option ``{self, value, id}``; ids are stable per field and label."""
+        key = (field_id, value)
+        if key not in self._options:
+            option_id = str(stable_int(f"{field_id}:{value}", 10200, 19999))
+            if value == "Impediment":
+                option_id = FLAG_OPTION["id"]
+            url = f"{self.site}/rest/api/2/customFieldOption/{option_id}"
+            self._options[key] = {"self": url, "value": value, "id": option_id}
+        return self._options[key]
 
     def status(self, s: Status) -> dict[str, Any]:
         category = (
@@ -121,15 +122,18 @@ class JiraRenderer:
         }
 
     def sprint(self, s: Sprint) -> dict[str, Any]:
-        return {
-            "id": s.id,
-            "name": s.name,
-            "state": s.state(self.until),
-            "boardId": s.board_id,
-            "goal": s.goal,
-            "startDate": iso_ms(s.start),
-            "endDate": iso_ms(s.end),
-        }
+        """The Cloud sprint object; the state is as of ``until`` in every payload."""
+        if s.id not in self._sprints:
+            self._sprints[s.id] = {
+                "id": s.id,
+                "name": s.name,
+                "state": s.state(self.until),
+                "boardId": s.board_id,
+                "goal": s.goal,
+                "startDate": iso_ms(s.start),
+                "endDate": iso_ms(s.end),
+            }
+        return self._sprints[s.id]
 
     def link(self, t: Ticket, at: datetime) -> dict[str, Any]:
         other = t.linked

@@ -89,7 +89,7 @@ class _DeploySim:
         merges = self.merges[repo.full_name]
         weeks = max((w.until - w.start).days / 7, 1)
         in_window = sum(1 for m in merges if w.start <= m.closed <= w.until)
-        p = min(max(in_window / weeks * 0.9, 0.6), 8) / 10
+        p = min(max(in_window / weeks * 1.5, 0.6), 8) / 10  # slots: 10 a week
         shipped, last = 0, None
         for day in w.clock.workdays(w.start.date(), w.until.date()):
             for hour, minute in SLOTS:
@@ -125,7 +125,7 @@ class _DeploySim:
                     t += timedelta(minutes=rng.uniform(20, 60))
                 deploy = self._add(rng, repo, channel, prod_env, "success", t, head, trigger)
                 shipped, last = ready, head
-                if channel == "api" and rng.random() < 0.03:
+                if channel == "api" and rng.random() < 0.06:  # only the API can say "rolled back"
                     back = t + timedelta(minutes=rng.uniform(15, 90))
                     self._add(
                         rng,

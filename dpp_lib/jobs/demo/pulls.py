@@ -22,10 +22,11 @@ from dpp_lib.orgconfig import Repository
 
 ReviewState = Literal["approved", "changes_requested", "commented"]
 REVIEW_PATTERNS: tuple[tuple[tuple[ReviewState, ...], int], ...] = (
-    (("approved",), 55),
+    (("approved",), 52),
     (("commented", "approved"), 20),
     (("changes_requested", "approved"), 15),
-    (("approved", "approved"), 10),
+    (("approved", "approved"), 9),
+    (("commented", "changes_requested", "approved"), 4),
 )
 
 
@@ -44,7 +45,7 @@ class _PullSim:
         return self.tech_of[repo.full_name]
 
     def for_ticket(self, t: Ticket) -> None:
-        rng = self.rng
+        rng, clock = self.rng, self.w.clock
         if not t.review_windows or t.repo is None or t.engineer is None or rng.random() > 0.9:
             return
         begin, end = t.review_windows[0]
@@ -54,8 +55,8 @@ class _PullSim:
             opened = max(opened, t.dev_start + timedelta(minutes=10))
         closed = max(end - timedelta(minutes=rng.randint(2, 30)), opened + timedelta(minutes=20))
         if rng.random() < 0.05 and t.dev_start is not None and t.dev_start < opened:
-            first = t.dev_start + (opened - t.dev_start) * rng.uniform(0.1, 0.5)
-            gone = first + (opened - first) * rng.uniform(0.3, 0.9)
+            first = clock.between(t.dev_start, opened, rng.uniform(0.1, 0.5))
+            gone = clock.between(first, opened, rng.uniform(0.3, 0.9))
             self._pr(t, t.repo, t.engineer, style, first, gone, merged=False, suffix="-first-try")
         self._pr(t, t.repo, t.engineer, style, opened, closed, merged=True)
         if rng.random() < 0.10:
@@ -66,8 +67,8 @@ class _PullSim:
             ] or [t.repo]
             repo = rng.choice(others)
             author = rng.choice(self.w.cast.engineers[self.tech(repo)])
-            second = opened + (closed - opened) * rng.uniform(0.05, 0.5)
-            done = second + (closed - second) * rng.uniform(0.5, 0.95)
+            second = clock.between(opened, closed, rng.uniform(0.05, 0.5))
+            done = clock.between(second, closed, rng.uniform(0.5, 0.95))
             self._pr(t, repo, author, style, second, done, merged=True, suffix="-part-2")
 
     def _pr(
@@ -142,7 +143,7 @@ class _PullSim:
         self.prs.append(pr)
 
     def _reviews(self, pr: PullRequest) -> None:
-        rng = self.rng
+        rng, clock = self.rng, self.w.clock
         tech = self.tech(pr.repo)
         pool = [p for p in self.w.cast.engineers[tech] if p != pr.author]
         if not pool:
@@ -155,14 +156,15 @@ class _PullSim:
             states = rng.choice((("commented",), ("changes_requested",), ()))
         dominant = self.w.cast.dominant.get(tech)
         first = dominant if dominant in pool and rng.random() < 0.65 else rng.choice(pool)
-        span = pr.closed - pr.opened
         cuts = sorted(rng.uniform(0.05, 0.95) for _ in states)
         for i, (state, cut) in enumerate(zip(states, cuts, strict=True)):
             reviewer = first
             if i > 0 and (states[0] == "approved" or rng.random() < 0.3):
                 reviewer = rng.choice([p for p in pool if p != first] or pool)
             body = rng.choice(text.REVIEW_BODIES[state])
-            pr.reviews.append(Review(0, reviewer, state, pr.opened + span * cut, body))
+            pr.reviews.append(
+                Review(0, reviewer, state, clock.between(pr.opened, pr.closed, cut), body)
+            )
 
     def chores(self) -> None:
         """Key-less PRs outside tickets: dependency bumps and small chores."""
@@ -177,7 +179,8 @@ class _PullSim:
         weights = [busy[r.full_name] + 3 for r in repos]
         for _ in range(round(len(self.prs) * 0.058)):
             repo = rng.choices(repos, weights=weights)[0]
-            opened = clock.random_time(rng, rng.choice(days))
+            opened = max(clock.random_time(rng, rng.choice(days)), self.w.start)
+            opened = clock.add(opened, 0.01)  # in working hours, inside the window
             merged = rng.random() > 0.05
             closed = clock.add(opened, lognormal(rng, 0.3, 0.9))
             if rng.random() < 0.5:

@@ -115,7 +115,7 @@ class _StreamSim:
                 created = clock.random_time(rng, days[max(i - back, 0)])
                 items.append(self._item(kind, created, start))
         open_days = [d for d in days if clock.at(d, 0) < self.w.until]
-        for _ in range(round(self.rate * 8)):  # ideas that wait in the backlog
+        for _ in range(round(self.rate * 8) if open_days else 0):  # ideas waiting in the backlog
             kind = rng.choices(kinds[:2], weights=(70, 30))[0]
             items.append(self._item(kind, clock.random_time(rng, rng.choice(open_days)), None))
         stories = [t for t in items if t.issue_type != "Spike" and len(t.changes) > 2]
@@ -134,9 +134,10 @@ class _StreamSim:
         return ticket
 
     def _clip(self, t: datetime) -> datetime:
+        """Items older than the window were entered in its first working day ("imported")."""
         if t > self.w.start:
             return t
-        return self.w.start + timedelta(minutes=self.rng.randint(5, 600))
+        return self.w.clock.add(self.w.start, self.rng.uniform(0.01, 1.0))
 
     def _ticket(self, kind: IssueType, created: datetime, creator: Person | None = None) -> Ticket:
         rng, flds = self.rng, self.fields
@@ -322,11 +323,12 @@ class _StreamSim:
         rng = self.rng
         first = sprint_index(self.sprints, start)
         sprint = self.sprints[first]
-        planning = sprint.start + timedelta(minutes=rng.randint(45, 120))
+        clock = self.w.clock
+        planning = clock.add(sprint.start, rng.uniform(0.07, 0.2))  # next working morning
         at = planning
         if t.created < sprint.start and rng.random() < 0.6:  # at a refinement before the sprint
             since = max(t.created, sprint.start - timedelta(days=21))
-            at = since + (sprint.start - since) * rng.uniform(0.2, 0.95)
+            at = clock.between(since, sprint.start, rng.uniform(0.2, 0.95))
         if at <= t.created or at >= start:
             at = max(
                 t.created + timedelta(minutes=2), start - timedelta(minutes=rng.randint(3, 50))
@@ -337,7 +339,7 @@ class _StreamSim:
             if (finish is not None and nxt.start >= finish) or nxt.start > self.w.sim_end:
                 break
             chosen.append(nxt)
-            moved = nxt.start + timedelta(minutes=rng.randint(30, 100))
+            moved = clock.add(nxt.start, rng.uniform(0.05, 0.17))
             t.changes.append(Change(moved, "field", self.team.po, {"sprints": tuple(chosen)}))
 
     # -- bugs -----------------------------------------------------------------------------
@@ -345,7 +347,8 @@ class _StreamSim:
     def _bug(self, stories: list[Ticket]) -> Ticket:
         rng, clock = self.rng, self.w.clock
         found = defects.found_stage(rng)
-        days = clock.workdays(self.w.start.date(), self.w.until.date())
+        window = (self.w.start.date(), self.w.until.date(), self.w.sim_end.date())
+        days = clock.workdays(window[0], window[1]) or clock.workdays(window[0], window[2])
         anchor, created = defects.anchor(rng, clock, stories, found, days)
         creator = self.team.qa if found in ("qa", "uat") else self.team.po
         if found in ("dev", "code_review") and anchor is not None and anchor.engineer:
