@@ -224,20 +224,23 @@ class OrgConfig(_Strict):
             problems, "repositories", [r.full_name.lower() for r in self.repositories], "full_name"
         )
         _unique(problems, "jira_projects", [p.key for p in self.jira_projects], "key")
-        for section, streams in (
-            ("delivery_streams", self.delivery_streams),
-            ("tech_streams", self.tech_streams),
-        ):
-            names = {s.name for s in streams}
-            for i, stream in enumerate(streams):
-                if stream.renamed_from is not None and stream.renamed_from in names:
-                    problems.append(
-                        (
-                            f"{section}[{i}].renamed_from",
-                            f"{stream.renamed_from!r} is still in the file; a rename "
-                            "must replace the old name",
-                        )
-                    )
+        renames: list[tuple[str, list[str], list[str | None]]] = [
+            (
+                "delivery_streams",
+                [d.name for d in self.delivery_streams],
+                [d.renamed_from for d in self.delivery_streams],
+            ),
+            (
+                "tech_streams",
+                [t.name for t in self.tech_streams],
+                [t.renamed_from for t in self.tech_streams],
+            ),
+        ]
+        for section, in_file, old_names in renames:
+            for i, old in enumerate(old_names):
+                if old is not None and old in in_file:
+                    message = f"{old!r} is still in the file; a rename must replace the old name"
+                    problems.append((f"{section}[{i}].renamed_from", message))
         targets = [(r.deploy_target or "").casefold() for r in self.repositories]
         _unique(problems, "repositories", targets, "deploy_target")
         delivery = {s.name for s in self.delivery_streams}

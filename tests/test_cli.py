@@ -14,16 +14,32 @@ from tests.support import rows
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    return {"DPP_DATABASE_URL": settings.resolved_database_url(),
-            "DPP_SECRETS_DIR": str(settings.secrets_dir), "DPP_ENVIRONMENT": "test"}
+    return {
+        "DPP_DATABASE_URL": settings.resolved_database_url(),
+        "DPP_SECRETS_DIR": str(settings.secrets_dir),
+        "DPP_ENVIRONMENT": "test",
+    }
 
 
 def test_apikey_create_list_revoke(settings: Settings, org: sa.Engine) -> None:
     runner = CliRunner()
     env = _env(settings)
-    result = runner.invoke(app, ["apikey", "create", "--name", "ci", "--permissions",
-                                 "events:write,metrics:read", "--tech-stream", "core-api",
-                                 "--expires-days", "30"], env=env)
+    result = runner.invoke(
+        app,
+        [
+            "apikey",
+            "create",
+            "--name",
+            "ci",
+            "--permissions",
+            "events:write,metrics:read",
+            "--tech-stream",
+            "core-api",
+            "--expires-days",
+            "30",
+        ],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("dpp_") and len(key) > 40
@@ -43,8 +59,11 @@ def test_apikey_create_refuses_bad_input(settings: Settings, org: sa.Engine) -> 
     env = _env(settings)
     bad = runner.invoke(app, ["apikey", "create", "--name", "x", "--permissions", "root"], env=env)
     assert bad.exit_code != 0 and "unknown permission" in bad.output
-    bad = runner.invoke(app, ["apikey", "create", "--name", "x", "--permissions", "admin",
-                              "--delivery-stream", "nope"], env=env)
+    bad = runner.invoke(
+        app,
+        ["apikey", "create", "--name", "x", "--permissions", "admin", "--delivery-stream", "nope"],
+        env=env,
+    )
     assert bad.exit_code != 0 and "unknown delivery stream 'nope'" in bad.output
     assert rows(org, "api_keys") == []
 

@@ -9,8 +9,16 @@ from dpp_lib.settings import Settings
 from ingest_service.demo_load import load_demo
 from tests.support import EXAMPLE_CONFIG, count
 
-TABLES = ("work_item_events", "pr_events", "cicd_events", "incident_events", "defect_events",
-          "pulse_responses", "deployment_records", "sprints")
+TABLES = (
+    "work_item_events",
+    "pr_events",
+    "cicd_events",
+    "incident_events",
+    "defect_events",
+    "pulse_responses",
+    "deployment_records",
+    "sprints",
+)
 
 
 @pytest.mark.slow
@@ -20,16 +28,23 @@ def test_demo_load_twice_adds_nothing(settings: Settings, engine: sa.Engine) -> 
 
     with engine.begin() as conn:
         apply_config(conn, read_config(EXAMPLE_CONFIG))
-    kw = {"days": 21, "seed": 3, "until": "2026-11-16", "config_file": EXAMPLE_CONFIG,
-          "progress": False}
+    kw = {
+        "days": 21,
+        "seed": 3,
+        "until": "2026-11-16",
+        "config_file": EXAMPLE_CONFIG,
+        "progress": False,
+    }
     first = load_demo(settings, **kw)  # type: ignore[arg-type]
     assert first["deliveries"] > 500
     assert first["accepted"] == first["sent"] == first["deliveries"], first["errors"]
     assert first["inbox"]["pending"] == 0 and first["inbox"]["dead"] == 0
     assert first["worker"]["failed"] == 0
     counts = {t: count(engine, t) for t in TABLES}
-    assert all(counts[t] > 0 for t in ("work_item_events", "pr_events", "cicd_events",
-                                       "deployment_records", "sprints")), counts
+    assert all(
+        counts[t] > 0
+        for t in ("work_item_events", "pr_events", "cicd_events", "deployment_records", "sprints")
+    ), counts
     # ≈85 % of PRs link to a ticket (Appendix B branches, some keys only in titles)
     opened = count(engine, "pr_events", "event_type = 'opened'")
     linked = count(engine, "pr_events", "event_type = 'opened' and linked_ticket_id is not null")
