@@ -27,15 +27,14 @@ router = APIRouter(prefix="/api/v1/events", tags=["event ingestion"])
 ACCEPTED = {"ok": True}
 
 
-def _responses(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
-    return {
-        202: {"description": "Accepted", "content": {"application/json": {"example": ACCEPTED}}},
-        400: {"description": "Malformed body or missing required field"},
-        401: {"description": "Missing, unknown, revoked or expired API key"},
-        403: {"description": "Key lacks events:write or the stream is outside its scope"},
-        413: {"description": "Body over 25 MB"},
-        422: {"description": "Invalid field, or unknown repository / service / stream"},
-    }
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Accepted", "content": {"application/json": {"example": ACCEPTED}}},
+    400: {"description": "Malformed body or missing required field"},
+    401: {"description": "Missing, unknown, revoked or expired API key"},
+    403: {"description": "Key lacks events:write or the stream is outside its scope"},
+    413: {"description": "Body over 25 MB"},
+    422: {"description": "Invalid field, or unknown repository / service / stream"},
+}
 
 
 def _openapi_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +80,7 @@ PULSE_EXAMPLE = {
 @router.post(
     "/deployment",
     status_code=202,
-    responses=_responses(DEPLOY_EXAMPLE),
+    responses=RESPONSES,
     openapi_extra=_openapi_body(DeploymentBody, DEPLOY_EXAMPLE),
 )
 async def deployment_event(request: Request) -> JsonResponse:
@@ -95,7 +94,7 @@ async def deployment_event(request: Request) -> JsonResponse:
 @router.post(
     "/incident",
     status_code=202,
-    responses=_responses(INCIDENT_EXAMPLE),
+    responses=RESPONSES,
     openapi_extra=_openapi_body(IncidentBody, INCIDENT_EXAMPLE),
 )
 async def incident_event(request: Request) -> JsonResponse:
@@ -109,7 +108,7 @@ async def incident_event(request: Request) -> JsonResponse:
 @router.post(
     "/pulse",
     status_code=202,
-    responses=_responses(PULSE_EXAMPLE),
+    responses=RESPONSES,
     openapi_extra=_openapi_body(PulseBody, PULSE_EXAMPLE),
 )
 async def pulse_event(request: Request) -> JsonResponse:
