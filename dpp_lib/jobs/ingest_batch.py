@@ -24,7 +24,7 @@ from dpp_lib.projections.deferred import apply_ticket_streams, defer, pending_su
 from dpp_lib.projections.deployments import refresh_deployment_records
 from dpp_lib.projections.incidents import update_time_to_restore
 from dpp_lib.store import write
-from dpp_lib.store.schema import pr_events
+from dpp_lib.store.pr_lookup import PrIndex
 
 
 @dataclass(frozen=True)
@@ -196,23 +196,22 @@ def _fill_defect_stages(conn: sa.Connection, staged: list[tuple[RawDelivery, Enr
 
 def _link_cicd_to_prs(conn: sa.Connection, staged: list[tuple[RawDelivery, Enriched]]) -> None:
     """CI/CD events take the ticket of the PR they name (spec §4.3.4: via PR → branch → ticket)."""
-    p = pr_events
-    for _, e in staged:
-        if e.table != "cicd_events" or e.values.get("repo_id") is None:
-            continue
-        number, sha = e.values.get("linked_pr_number"), e.values.get("commit_sha")
-        if number is None and not sha:
-            continue
-        cond = (
-            p.c.pr_number == number
-            if number is not None
-            else sa.or_(p.c.merge_commit_sha == sha, p.c.head_sha == sha)
-        )
-        row = conn.execute(
-            sa.select(p.c.pr_number, p.c.linked_ticket_id)
-            .where(p.c.repo_id == e.values["repo_id"], cond, p.c.linked_ticket_id.is_not(None))
-            .limit(1)
-        ).first()
+    wanted = [
+        e
+        for _, e in staged
+        if e.table == "cicd_events"
+        and e.values.get("repo_id") is not None
+        and (e.values.get("linked_pr_number") is not None or e.values.get("commit_sha"))
+    ]
+    if not wanted:
+        return
+    refs = [
+        (e.values["repo_id"], e.values.get("linked_pr_number"), e.values.get("commit_sha"))
+        for e in wanted
+    ]
+    prs = PrIndex(conn, refs)
+    for e, ref in zip(wanted, refs, strict=True):
+        row = next((r for r in prs.candidates(*ref) if r.linked_ticket_id), None)
         if row is not None:
             e.values["linked_ticket_id"] = row.linked_ticket_id
             if e.values.get("linked_pr_number") is None:

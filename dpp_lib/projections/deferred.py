@@ -17,49 +17,57 @@ KIND = "pr_delivery_stream"
 
 
 def defer(conn: sa.Connection, tickets: Iterable[str], *, now: datetime, delay: timedelta) -> None:
-    for ticket in sorted(set(tickets)):
-        stmt = dialect_insert(conn, deferred_enrichments).values(
-            deferral_id=uuid.uuid4(),
-            kind=KIND,
-            subject=ticket,
-            state="pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now + delay,
-        )
-        # A ticket already resolved and seen again (new PR before its Jira events): reopen.
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["kind", "subject"],
-                set_={"state": "pending", "next_attempt_at": now + delay},
-                where=deferred_enrichments.c.state != "pending",
-            )
-        )
+    wanted = sorted(set(tickets))
+    if not wanted:
+        return
+    stmt = dialect_insert(conn, deferred_enrichments)
+    # A ticket already resolved and seen again (new PR before its Jira events): reopen.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["kind", "subject"],
+        set_={"state": "pending", "next_attempt_at": stmt.excluded.next_attempt_at},
+        where=deferred_enrichments.c.state != "pending",
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "deferral_id": uuid.uuid4(),
+                "kind": KIND,
+                "subject": ticket,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now + delay,
+            }
+            for ticket in wanted
+        ],
+    )
 
 
 def apply_ticket_streams(
     conn: sa.Connection, streams: dict[str, uuid.UUID], *, now: datetime
-) -> int:
+) -> None:
     """Fill the delivery stream of PR events, CI/CD events and deployment records of these
     tickets where it is still NULL, and close their deferrals."""
-    changed = 0
-    for ticket, stream in streams.items():
-        for table in (pr_events, cicd_events, deployment_records):
-            column = table.c.linked_ticket_id
-            result = conn.execute(
-                table.update()
-                .where(column == ticket, table.c.delivery_stream_id.is_(None))
-                .values(delivery_stream_id=stream)
-            )
-            changed += result.rowcount or 0
-    if streams:
-        d = deferred_enrichments
+    if not streams:
+        return
+    params = [{"t": ticket, "s": stream} for ticket, stream in sorted(streams.items())]
+    for table in (pr_events, cicd_events, deployment_records):
         conn.execute(
-            d.update()
-            .where(d.c.kind == KIND, d.c.subject.in_(sorted(streams)), d.c.state == "pending")
-            .values(state="resolved", resolved_at=now)
+            table.update()
+            .where(
+                table.c.linked_ticket_id == sa.bindparam("t"),
+                table.c.delivery_stream_id.is_(None),
+            )
+            .values(delivery_stream_id=sa.bindparam("s")),
+            params,
         )
-    return changed
+    d = deferred_enrichments
+    conn.execute(
+        d.update()
+        .where(d.c.kind == KIND, d.c.subject.in_(sorted(streams)), d.c.state == "pending")
+        .values(state="resolved", resolved_at=now)
+    )
 
 
 def pending_subjects(conn: sa.Connection, tickets: Iterable[str]) -> set[str]:

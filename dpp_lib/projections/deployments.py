@@ -5,73 +5,140 @@ A record exists for each production deploy run of a deployable repository: statu
 deploy names (``pr_number``, or a commit that is a PR's merge or head commit) gives the
 linked ticket, the delivery stream and the lead time. Shipping PRs by the time rule, and
 deploy → incident correlation, are computed by the metric engine.
+
+The refresh is set-based: one query for the runs' events, one for the repositories, a few
+for the PRs they name and one upsert, whatever the number of runs in the batch.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from dpp_lib.store.schema import cicd_events, deployment_records, pr_events, repositories
+from dpp_lib.store.pr_lookup import CHUNK, PrEventRow, PrIndex
+from dpp_lib.store.schema import cicd_events, deployment_records, repositories
 from dpp_lib.store.write import dialect_insert
 
 DEPLOY_STATUS = {"deploy_completed": "success", "deploy_failed": "failed"}
+RunKey = tuple[str, str]
 
 
 def refresh_deployment_records(
-    conn: sa.Connection, runs: Iterable[tuple[str, str]], production: frozenset[str]
+    conn: sa.Connection, runs: Iterable[RunKey], production: frozenset[str]
 ) -> int:
     """Recompute the records of the given (pipeline_id, pipeline_run_id) runs."""
-    count = 0
-    for pipeline_id, run_id in sorted(set(runs)):
-        c = cicd_events
-        events = conn.execute(
-            sa.select(c)
-            .where(c.c.pipeline_id == pipeline_id, c.c.pipeline_run_id == run_id)
-            .order_by(c.c.event_timestamp)
-        ).all()
-        record = _record(conn, events, production)
-        if record is None:
-            continue
-        stmt = dialect_insert(conn, deployment_records).values(record_id=uuid.uuid4(), **record)
-        update = {
-            k: stmt.excluded[k] for k in record if k not in ("pipeline_id", "pipeline_run_id")
-        }
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["pipeline_id", "pipeline_run_id"], set_=update
-            )
+    wanted = sorted(set(runs))
+    if not wanted:
+        return 0
+    events = _run_events(conn, wanted)
+    bases = {run: _base(evs, production) for run, evs in events.items()}
+    repo_ids = {b.repo_id for b in bases.values() if b is not None and b.repo_id is not None}
+    deployable = (
+        dict(
+            conn.execute(
+                sa.select(repositories.c.repo_id, repositories.c.is_deployable).where(
+                    repositories.c.repo_id.in_(sorted(repo_ids))
+                )
+            ).all()
         )
-        count += 1
-    return count
+        if repo_ids
+        else {}
+    )
+    prs = PrIndex(
+        conn,
+        [
+            (b.repo_id, b.linked_pr_number, b.commit_sha)
+            for b in bases.values()
+            if b is not None and b.repo_id is not None
+        ],
+    )
+    records = []
+    for run in wanted:
+        base = bases.get(run)
+        if base is None or deployable.get(base.repo_id) is False:
+            continue
+        pr = (
+            _first_pr(prs.candidates(base.repo_id, base.linked_pr_number, base.commit_sha))
+            if base.repo_id is not None
+            else None
+        )
+        records.append(_record(events[run], base, pr))
+    if not records:
+        return 0
+    stmt = dialect_insert(conn, deployment_records)
+    update = {
+        k: stmt.excluded[k]
+        for k in records[0]
+        if k not in ("record_id", "pipeline_id", "pipeline_run_id")
+    }
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["pipeline_id", "pipeline_run_id"], set_=update),
+        records,
+    )
+    return len(records)
 
 
-def _record(
-    conn: sa.Connection, events: Sequence[Any], production: frozenset[str]
-) -> dict[str, Any] | None:
-    deploys = [e for e in events if e.event_type in DEPLOY_STATUS and e.status != "cancelled"]
-    rollbacks = [e for e in events if e.event_type == "rollback_completed"]
+def _run_events(conn: sa.Connection, runs: list[RunKey]) -> dict[RunKey, list[Any]]:
+    c = cicd_events
+    out: dict[RunKey, list[Any]] = defaultdict(list)
+    for i in range(0, len(runs), CHUNK):
+        rows = conn.execute(
+            sa.select(c)
+            .where(sa.tuple_(c.c.pipeline_id, c.c.pipeline_run_id).in_(runs[i : i + CHUNK]))
+            .order_by(c.c.event_timestamp, c.c.event_id)
+        )
+        for row in rows:
+            out[(row.pipeline_id, row.pipeline_run_id)].append(row)
+    return out
+
+
+def _deploys(events: Sequence[Any]) -> list[Any]:
+    return [e for e in events if e.event_type in DEPLOY_STATUS and e.status != "cancelled"]
+
+
+def _rollbacks(events: Sequence[Any]) -> list[Any]:
+    return [e for e in events if e.event_type == "rollback_completed"]
+
+
+def _base(events: Sequence[Any], production: frozenset[str]) -> Any | None:
+    """The event a run's record is built on, or None when the run gets no record."""
+    deploys, rollbacks = _deploys(events), _rollbacks(events)
     base = deploys[0] if deploys else (rollbacks[0] if rollbacks else None)
     if base is None or base.environment.strip().lower() not in production:
         return None
     if base.tech_stream_id is None:
         return None
-    if base.repo_id is not None:
-        deployable = conn.execute(
-            sa.select(repositories.c.is_deployable).where(repositories.c.repo_id == base.repo_id)
-        ).scalar()
-        if deployable is False:
-            return None
+    return base
+
+
+def _first_pr(rows: list[PrEventRow]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    opened = [r for r in rows if r.event_type == "opened"]
+    first = opened[0] if opened else rows[0]
+    return {
+        "pr_number": first.pr_number,
+        "opened_at": first.event_timestamp,
+        "linked_ticket_id": next((r.linked_ticket_id for r in rows if r.linked_ticket_id), None),
+        "delivery_stream_id": next(
+            (r.delivery_stream_id for r in rows if r.delivery_stream_id), None
+        ),
+    }
+
+
+def _record(events: Sequence[Any], base: Any, pr: dict[str, Any] | None) -> dict[str, Any]:
+    deploys, rollbacks = _deploys(events), _rollbacks(events)
     status = DEPLOY_STATUS.get(deploys[-1].event_type, "success") if deploys else "rolled_back"
     if rollbacks:
         status = "rolled_back"
-    pr = _linked_pr(conn, base.repo_id, base.linked_pr_number, base.commit_sha)
     deployed_at: datetime = base.event_timestamp
     return {
+        "record_id": uuid.uuid4(),
         "tech_stream_id": base.tech_stream_id,
         "delivery_stream_id": pr["delivery_stream_id"] if pr else None,
         "repo_id": base.repo_id,
@@ -88,46 +155,4 @@ def _record(
         "pipeline_id": base.pipeline_id,
         "pipeline_run_id": base.pipeline_run_id,
         "trigger_type": base.trigger_type,
-    }
-
-
-def _linked_pr(
-    conn: sa.Connection, repo_id: uuid.UUID | None, pr_number: int | None, sha: str | None
-) -> dict[str, Any] | None:
-    """The PR a deploy names explicitly: by number, else by its merge or head commit."""
-    if repo_id is None:
-        return None
-    p = pr_events
-    cond: Any
-    if pr_number is not None:
-        cond = p.c.pr_number == pr_number
-    elif sha:
-        numbers = sa.select(p.c.pr_number).where(
-            p.c.repo_id == repo_id, sa.or_(p.c.merge_commit_sha == sha, p.c.head_sha == sha)
-        )
-        cond = p.c.pr_number.in_(numbers.scalar_subquery())
-    else:
-        return None
-    rows = conn.execute(
-        sa.select(
-            p.c.pr_number,
-            p.c.event_timestamp,
-            p.c.linked_ticket_id,
-            p.c.delivery_stream_id,
-            p.c.event_type,
-        )
-        .where(p.c.repo_id == repo_id, cond)
-        .order_by(p.c.event_timestamp)
-    ).all()
-    if not rows:
-        return None
-    opened = [r for r in rows if r.event_type == "opened"]
-    first = opened[0] if opened else rows[0]
-    return {
-        "pr_number": first.pr_number,
-        "opened_at": first.event_timestamp,
-        "linked_ticket_id": next((r.linked_ticket_id for r in rows if r.linked_ticket_id), None),
-        "delivery_stream_id": next(
-            (r.delivery_stream_id for r in rows if r.delivery_stream_id), None
-        ),
     }

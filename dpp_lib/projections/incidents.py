@@ -40,13 +40,21 @@ def update_time_to_restore(conn: sa.Connection, incident_ids: Iterable[str]) -> 
         target = opened if r.event_type in OPEN_EVENTS else resolved
         if r.incident_id not in target or r.event_timestamp < target[r.incident_id]:
             target[r.incident_id] = r.event_timestamp
-    updated = 0
-    for incident, resolved_at in resolved.items():
-        minutes = restore_minutes(opened[incident], resolved_at) if incident in opened else None
-        result = conn.execute(
+    params = [
+        {
+            "iid": incident,
+            "ra": resolved_at,
+            "minutes": restore_minutes(opened[incident], resolved_at)
+            if incident in opened
+            else None,
+        }
+        for incident, resolved_at in sorted(resolved.items())
+    ]
+    if params:
+        conn.execute(
             t.update()
-            .where(t.c.incident_id == incident, t.c.event_type.in_(RESOLVE_EVENTS))
-            .values(resolved_at=resolved_at, time_to_restore_min=minutes)
+            .where(t.c.incident_id == sa.bindparam("iid"), t.c.event_type.in_(RESOLVE_EVENTS))
+            .values(resolved_at=sa.bindparam("ra"), time_to_restore_min=sa.bindparam("minutes")),
+            params,
         )
-        updated += result.rowcount or 0
-    return updated
+    return len(params)

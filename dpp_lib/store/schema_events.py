@@ -162,7 +162,9 @@ pr_events = sa.Table(
     sa.Index(None, "linked_ticket_id"),
     sa.Index(None, "tech_stream_id", "event_timestamp"),
     sa.Index(None, "repo_id", "pr_number"),
-    sa.Index(None, "merge_commit_sha"),
+    # Deploy → PR linking looks a commit up as a PR's merge or head commit (migration 0002).
+    sa.Index(None, "repo_id", "merge_commit_sha"),
+    sa.Index(None, "repo_id", "head_sha"),
     _source_check(),
     sa.CheckConstraint(
         _in(

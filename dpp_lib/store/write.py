@@ -195,7 +195,9 @@ def ticket_stages(conn: sa.Connection, tickets: Iterable[str]) -> dict[str, str]
 
 
 def fill_missing_streams(conn: sa.Connection, streams: dict[str, uuid.UUID]) -> int:
-    """Give earlier events of a ticket the delivery stream derived later (spec §5.6 triage)."""
+    """Give earlier events of a ticket the delivery stream derived later (spec §5.6 triage).
+
+    Returns how many tickets had events filled in."""
     if not streams:
         return 0
     changed = 0
@@ -206,11 +208,13 @@ def fill_missing_streams(conn: sa.Connection, streams: dict[str, uuid.UUID]) -> 
             .where(table.c.ticket_id.in_(sorted(streams)), table.c.delivery_stream_id.is_(None))
             .distinct()
         ).scalars()
-        for ticket in list(missing):
-            result = conn.execute(
+        params = [{"t": ticket, "s": streams[ticket]} for ticket in missing]
+        if params:
+            conn.execute(
                 table.update()
-                .where(table.c.ticket_id == ticket, table.c.delivery_stream_id.is_(None))
-                .values(delivery_stream_id=streams[ticket])
+                .where(table.c.ticket_id == sa.bindparam("t"), table.c.delivery_stream_id.is_(None))
+                .values(delivery_stream_id=sa.bindparam("s")),
+                params,
             )
-            changed += result.rowcount or 0
+            changed += len(params)
     return changed

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -14,7 +16,7 @@ from dpp_lib.store.api_keys import create_key, revoke_key
 from dpp_lib.store.config_tables import load_lookups
 from dpp_lib.store.schema import api_keys
 from ingest_service.worker import Worker
-from tests.support import count, rows
+from tests.support import GITHUB_FIXTURES, compact, count, post_github, rows
 
 DEPLOY = {
     "repo_full_name": "acme-core-api/payments-service",
@@ -273,3 +275,71 @@ def test_request_id_and_api_version_on_every_response(client: TestClient, org: s
     assert client.get("/health").headers["x-request-id"]
     mine = uuid.uuid4().hex
     assert client.get("/health", headers={"X-Request-ID": mine}).headers["x-request-id"] == mine
+
+
+def test_deploys_of_one_batch_find_their_prs_by_number_merge_or_head_commit(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
+    """The set-based lookup of a batch's deploys (pr_lookup.PrIndex) resolves each way a
+    deploy can name a PR, and a commit no PR has leaves the record unlinked."""
+    template = orjson.loads((GITHUB_FIXTURES / "pull_request" / "opened.payload.json").read_bytes())
+    opened_at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    heads = {}
+    for number in (101, 102, 103):
+        body = copy.deepcopy(template)
+        pr = body["pull_request"]
+        heads[number] = f"{number:040x}"
+        pr.update(number=number, title=f"PAY-{number} change", created_at=iso(opened_at))
+        pr["head"].update(sha=heads[number], ref=f"feature/PAY-{number}")
+        body["number"] = number
+        assert post_github(client, "pull_request", compact(body)).status_code == 202
+    merged = copy.deepcopy(template)
+    merged["action"] = "closed"
+    merged["number"] = 102
+    merged["pull_request"].update(
+        number=102,
+        title="PAY-102 change",
+        state="closed",
+        merged=True,
+        merge_commit_sha="m" * 40,
+        created_at=iso(opened_at),
+        closed_at=iso(opened_at + timedelta(hours=2)),
+        merged_at=iso(opened_at + timedelta(hours=2)),
+    )
+    merged["pull_request"]["head"].update(sha=heads[102], ref="feature/PAY-102")
+    assert post_github(client, "pull_request", compact(merged)).status_code == 202
+    worker.drain()
+
+    deployed_at = opened_at + timedelta(hours=6)
+    base = DEPLOY | {"repo_full_name": "Codertocat/Hello-World", "deployed_at": iso(deployed_at)}
+    base.pop("pr_number")
+    deploys = {
+        "by-head": base | {"commit_sha": heads[101]},
+        "by-merge": base | {"commit_sha": "m" * 40},
+        "by-number": base | {"commit_sha": "c" * 40, "pr_number": 103},
+        "unknown": base | {"commit_sha": "d" * 40},
+    }
+    for run, body in deploys.items():
+        assert post(client, "deployment", body | {"pipeline_id": run}, key).status_code == 202
+    assert worker.run_batch() == 4  # one batch: the lookups are per batch, not per row
+    got = {r["pipeline_run_id"]: r for r in rows(org, "deployment_records")}
+    assert {run: got[run]["linked_pr_number"] for run in deploys} == {
+        "by-head": 101,
+        "by-merge": 102,
+        "by-number": 103,
+        "unknown": None,
+    }
+    assert {run: got[run]["linked_ticket_id"] for run in deploys} == {
+        "by-head": "PAY-101",
+        "by-merge": "PAY-102",
+        "by-number": "PAY-103",
+        "unknown": None,
+    }
+    assert got["by-merge"]["lead_time_hrs"] == 6.0 and got["unknown"]["lead_time_hrs"] is None
+    # CI/CD events got the ticket of the PR too (spec §4.3.4)
+    linked = {r["pipeline_run_id"]: r["linked_ticket_id"] for r in rows(org, "cicd_events")}
+    assert linked["by-head"] == "PAY-101" and linked["unknown"] is None
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
