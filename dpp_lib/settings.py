@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API listens on")
     port: int = Field(8000, description="Port the API listens on")
     max_body_bytes: int = Field(25 * 1024 * 1024, description="Largest accepted request body")
+    api_pool_size: int = Field(
+        16, description="Postgres connections per API process for the inbox (async pool)"
+    )
     worker_batch_size: int = Field(200, description="Inbox rows claimed per worker transaction")
     worker_max_attempts: int = Field(8, description="Attempts before a delivery is dead-lettered")
     worker_backoff_seconds: float = Field(2.0, description="First retry delay; doubles each time")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -17,13 +19,24 @@ from ingest_service.state import ServiceState
 
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
     settings = settings or Settings()
+    dpp = state or ServiceState.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await dpp.inbox.open()  # the Postgres pool belongs to the server's event loop
+        try:
+            yield
+        finally:
+            await dpp.inbox.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Delivery Performance Platform",
         version=__version__,
         description="Ingests Jira, GitHub, CI/CD, monitoring and survey events; serves metrics.",
         default_response_class=JsonResponse,
     )
-    app.state.dpp = state or ServiceState.from_settings(settings)
+    app.state.dpp = dpp
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(webhooks.router)

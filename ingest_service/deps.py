@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import orjson
-import sqlalchemy as sa
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
@@ -77,9 +76,7 @@ def validate_body(model: type[M], data: dict[str, Any]) -> M:
         raise ApiError(422, f"invalid field(s): {names}", details=details) from None
 
 
-def bearer_key(
-    request: Request, conn: sa.Connection, state: ServiceState, permission: str
-) -> ApiKey:
+async def bearer_key(request: Request, state: ServiceState, permission: str) -> ApiKey:
     """The request's API key: 401 when missing/unknown/revoked/expired, 403 without permission."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -89,7 +86,7 @@ def bearer_key(
             "missing API key: send 'Authorization: Bearer <api key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = state.find_api_key(conn, token.strip())
+    key = await state.inbox.find_api_key(token.strip())
     if key is None:
         raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     if not key.is_active:

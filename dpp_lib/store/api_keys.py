@@ -52,7 +52,7 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def _row_to_key(row: Any) -> ApiKey:
+def row_to_key(row: Any) -> ApiKey:
     scope = row.stream_scope or {}
     ds = scope.get("delivery_streams")
     ts = scope.get("tech_streams")
@@ -118,19 +118,19 @@ def create_key(
 
 def get_key(conn: sa.Connection, key_id: uuid.UUID) -> ApiKey | None:
     row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id)).first()
-    return _row_to_key(row) if row else None
+    return row_to_key(row) if row else None
 
 
 def find_key(conn: sa.Connection, plaintext: str) -> ApiKey | None:
     row = conn.execute(
         sa.select(api_keys).where(api_keys.c.key_hash == hash_key(plaintext))
     ).first()
-    return _row_to_key(row) if row else None
+    return row_to_key(row) if row else None
 
 
 def list_keys(conn: sa.Connection) -> list[ApiKey]:
     rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at))
-    return [_row_to_key(r) for r in rows]
+    return [row_to_key(r) for r in rows]
 
 
 def revoke_key(conn: sa.Connection, ident: str) -> ApiKey:

@@ -11,16 +11,16 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from dpp_lib.errors import FieldProblem
 from dpp_lib.ingest.events import DeploymentBody, IncidentBody, PulseBody
+from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.store.api_keys import ApiKey
 from ingest_service.deps import bearer_key, parse_json_object, read_body, service, validate_body
 from ingest_service.errors import ApiError
+from ingest_service.records import InboxRecord, body_sha256, selected_headers
 from ingest_service.responses import JsonResponse
-from ingest_service.state import InboxRecord, ServiceState, body_sha256, selected_headers
 
 router = APIRouter(prefix="/api/v1/events", tags=["event ingestion"])
 
@@ -87,7 +87,7 @@ async def deployment_event(request: Request) -> JsonResponse:
     """Record a deployment from a CI/CD pipeline. Non-deployable repositories: 202, ignored."""
     body, data = await _read(request)
     parsed = validate_body(DeploymentBody, data)
-    await run_in_threadpool(_accept, request, "deployment", body, parsed)
+    await _accept(request, "deployment", body, parsed)
     return JsonResponse(ACCEPTED, status_code=202)
 
 
@@ -101,7 +101,7 @@ async def incident_event(request: Request) -> JsonResponse:
     """Record an incident or alarm; ``service_name`` must match a repository's deploy_target."""
     body, data = await _read(request)
     parsed = validate_body(IncidentBody, data)
-    await run_in_threadpool(_accept, request, "incident", body, parsed)
+    await _accept(request, "incident", body, parsed)
     return JsonResponse(ACCEPTED, status_code=202)
 
 
@@ -124,7 +124,7 @@ async def pulse_event(request: Request) -> JsonResponse:
     stored = parsed.model_dump(mode="json", exclude={"respondent_id"})
     stored["respondent_hash"] = state.anonymise("survey", parsed.respondent_id)
     body = orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
-    await run_in_threadpool(_accept, request, "pulse", body, parsed)
+    await _accept(request, "pulse", body, parsed)
     return JsonResponse(ACCEPTED, status_code=202)
 
 
@@ -133,26 +133,24 @@ async def _read(request: Request) -> tuple[bytes, dict[str, Any]]:
     return body, parse_json_object(body)
 
 
-def _accept(request: Request, source: str, body: bytes, parsed: BaseModel) -> None:
+async def _accept(request: Request, source: str, body: bytes, parsed: BaseModel) -> None:
     state = service(request)
-    with state.engine.begin() as conn:
-        key = bearer_key(request, conn, state, "events:write")
-        _check_reference(state, conn, key, parsed)
-        delivery = request.headers.get("x-idempotency-key") or body_sha256(body)
-        rec = InboxRecord(
-            source,
-            delivery[:200],
-            source,
-            selected_headers(request.headers),
-            body,
-            api_key_id=key.key_id,
-        )
-        state.append(conn, rec)
+    key = await bearer_key(request, state, "events:write")
+    _check_reference(await state.lookups(), key, parsed)
+    delivery = request.headers.get("x-idempotency-key") or body_sha256(body)
+    rec = InboxRecord(
+        source,
+        delivery[:200],
+        source,
+        selected_headers(request.headers),
+        body,
+        api_key_id=key.key_id,
+    )
+    await state.inbox.append(rec)
 
 
-def _check_reference(state: ServiceState, conn: Any, key: ApiKey, parsed: BaseModel) -> None:
+def _check_reference(lookups: OrgLookups, key: ApiKey, parsed: BaseModel) -> None:
     """422 for unknown repositories/services/streams; 403 outside the key's stream scope."""
-    lookups = state.lookups(conn)
     if isinstance(parsed, DeploymentBody):
         repo = lookups.repository(parsed.repo_full_name)
         if repo is None:

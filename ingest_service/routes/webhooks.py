@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 
 from dpp_lib.errors import FieldProblem
 from ingest_service.deps import parse_json_object, read_body, service
 from ingest_service.errors import ApiError
+from ingest_service.records import InboxRecord, body_sha256, selected_headers
 from ingest_service.responses import JsonResponse
 from ingest_service.security import SignatureError, verify_signature
-from ingest_service.state import InboxRecord, ServiceState, body_sha256, selected_headers
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
@@ -55,7 +54,7 @@ async def github_webhook(request: Request) -> JsonResponse:
     rec = InboxRecord(
         "github", delivery[:200], event[:100], selected_headers(request.headers), body
     )
-    await run_in_threadpool(_append, state, rec)
+    await state.inbox.append(rec)
     return JsonResponse(ACCEPTED, status_code=202)
 
 
@@ -83,10 +82,5 @@ async def jira_webhook(request: Request) -> JsonResponse:
         selected_headers(request.headers),
         body,
     )
-    await run_in_threadpool(_append, state, rec)
+    await state.inbox.append(rec)
     return JsonResponse(ACCEPTED, status_code=202)
-
-
-def _append(state: ServiceState, rec: InboxRecord) -> None:
-    with state.engine.begin() as conn:
-        state.append(conn, rec)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from ingest_service.worker import Worker
 from tests.support import (
+    GITHUB_FIXTURES,
     JIRA_FIXTURES,
     compact,
     count,
@@ -265,3 +268,27 @@ def test_oversize_body_is_413(settings, org: sa.Engine) -> None:  # type: ignore
 
 def test_default_body_limit_is_githubs_25_mb(settings) -> None:  # type: ignore[no-untyped-def]
     assert settings.max_body_bytes == 25 * 1024 * 1024
+
+
+def test_inbox_row_is_exactly_what_was_received(client: TestClient, org: sa.Engine) -> None:
+    """Both inbox writers (asyncio pool on Postgres, SQLAlchemy on SQLite) store the same
+    row: the raw bytes, their digest, the kept headers, a pending state due now."""
+    body = (GITHUB_FIXTURES / "ping" / "payload.json").read_bytes()
+    before = datetime.now(UTC)
+    r = post_github(client, "ping", body, delivery="d-exact", **{"User-Agent": "GitHub-Hookshot/x"})
+    assert r.status_code == 202
+    (raw,) = rows(org, "raw_events")
+    assert bytes(raw["body"]) == body
+    assert raw["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert raw["source"] == "github" and raw["delivery_id"] == "d-exact"
+    assert raw["event_kind"] == "ping" and raw["state"] == "pending" and raw["attempts"] == 0
+    headers = raw["headers"] if isinstance(raw["headers"], dict) else json.loads(raw["headers"])
+    assert headers["x-github-event"] == "ping" and headers["user-agent"] == "GitHub-Hookshot/x"
+    assert "x-hub-signature-256" not in headers  # the signature is checked, not kept
+    received = raw["received_at"]
+    received = received if isinstance(received, datetime) else datetime.fromisoformat(received)
+    received = received if received.tzinfo else received.replace(tzinfo=UTC)
+    assert before - timedelta(seconds=1) <= received <= datetime.now(UTC)
+    # the same delivery again is accepted and adds nothing
+    assert post_github(client, "ping", body, delivery="d-exact").status_code == 202
+    assert count(org, "raw_events") == 1

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from dpp_lib.settings import Settings
-from ingest_service.state import InboxRecord, ServiceState
+from dpp_lib.store.db import make_engine
+from ingest_service.inbox import SqlAlchemyInbox
+from ingest_service.records import InboxRecord
 from ingest_service.worker import Worker, inbox_status, retry_dead
 from tests.support import (
     GITHUB_FIXTURES,
@@ -37,13 +39,13 @@ def _transition(i: int) -> bytes:
 
 
 def _fill_inbox(settings: Settings, n: int) -> None:
-    state = ServiceState.from_settings(settings)
-    with state.engine.begin() as conn:
-        for i in range(n):
-            state.append(
-                conn, InboxRecord("jira", f"bulk-{i}", "jira:issue_updated", {}, _transition(i))
-            )
-    state.engine.dispose()
+    engine = make_engine(settings.resolved_database_url())
+    inbox = SqlAlchemyInbox(engine)
+    for i in range(n):
+        inbox.append_sync(
+            InboxRecord("jira", f"bulk-{i}", "jira:issue_updated", {}, _transition(i))
+        )
+    engine.dispose()
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -98,19 +100,18 @@ def test_kill_mid_batch_then_restart_processes_everything_once(
 
 def test_failures_retry_with_backoff_then_dead_letter(settings: Settings, org: sa.Engine) -> None:
     broken = settings.model_copy(update={"worker_max_attempts": 3, "worker_backoff_seconds": 0.0})
-    state = ServiceState.from_settings(broken)
-    with state.engine.begin() as conn:
-        # valid JSON accepted by the endpoint, but a corrupt shape the normaliser refuses
-        bad = compact(
-            {
-                "webhookEvent": "jira:issue_updated",
-                "timestamp": 1700000000000,
-                "issue": {"key": "TES-1", "fields": "corrupt"},
-                "changelog": {"items": "not-a-list"},
-            }
-        )
-        state.append(conn, InboxRecord("jira", "bad-1", "jira:issue_updated", {}, bad))
-        state.append(conn, InboxRecord("jira", "good-1", "jira:issue_updated", {}, _transition(1)))
+    inbox = SqlAlchemyInbox(org)
+    # valid JSON accepted by the endpoint, but a corrupt shape the normaliser refuses
+    bad = compact(
+        {
+            "webhookEvent": "jira:issue_updated",
+            "timestamp": 1700000000000,
+            "issue": {"key": "TES-1", "fields": "corrupt"},
+            "changelog": {"items": "not-a-list"},
+        }
+    )
+    inbox.append_sync(InboxRecord("jira", "bad-1", "jira:issue_updated", {}, bad))
+    inbox.append_sync(InboxRecord("jira", "good-1", "jira:issue_updated", {}, _transition(1)))
     worker = Worker.from_settings(broken, org)
     worker.run_batch()
     bad_row = rows(org, "raw_events", "delivery_id = 'bad-1'")[0]
@@ -130,20 +131,8 @@ def test_failures_retry_with_backoff_then_dead_letter(settings: Settings, org: s
 
 def test_backoff_delays_the_next_attempt(settings: Settings, org: sa.Engine) -> None:
     slow = settings.model_copy(update={"worker_backoff_seconds": 30.0})
-    state = ServiceState.from_settings(slow)
-    with state.engine.begin() as conn:
-        state.append(
-            conn,
-            InboxRecord(
-                "jira",
-                "bad",
-                "jira:issue_updated",
-                {},
-                compact(
-                    {"webhookEvent": "jira:issue_updated", "issue": {"key": "X-1", "fields": 5}}
-                ),
-            ),
-        )
+    bad = compact({"webhookEvent": "jira:issue_updated", "issue": {"key": "X-1", "fields": 5}})
+    SqlAlchemyInbox(org).append_sync(InboxRecord("jira", "bad", "jira:issue_updated", {}, bad))
     worker = Worker.from_settings(slow, org)
     assert worker.run_batch() == 1
     assert worker.run_batch() == 0  # not due for 30 s
