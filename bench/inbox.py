@@ -49,9 +49,10 @@ def _pcts(values: list[tuple[float, bool]]) -> dict[str, Any]:
 
 
 def inbox_latency(
-    dsn: str, drained: bool, cutoff: float, stopped: float, batch_size: int
+    dsn: str, drained: bool, cutoff: float, stopped: float, batch_size: int, since: float = 0.0
 ) -> dict[str, Any]:
-    """receipt→stored per delivery from raw_events.
+    """receipt→stored per delivery from raw_events (those received at ``since`` or later,
+    i.e. the measured send, not the warm-up).
 
     ``processed_at`` is written by the worker as the time its batch *started* (the claim),
     so ``processed_at − received_at`` (the definition the targets use) excludes the batch's
@@ -64,7 +65,9 @@ def inbox_latency(
         rows = conn.execute(
             "select extract(epoch from received_at)::float8,"
             " extract(epoch from processed_at)::float8"
-            " from raw_events order by processed_at nulls last, id"
+            " from raw_events where received_at >= to_timestamp(%s)"
+            " order by processed_at nulls last, id",
+            (since,),
         ).fetchall()
         problems = conn.execute(
             "select state, coalesce(last_error, ignored_reason), count(*) from raw_events"

@@ -205,22 +205,44 @@ def run_loadgen(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
 # --- one end-to-end run -----------------------------------------------------------------------
 
 
+PHASES = ("closed", "paced", "accept_only")
+
+
 def end_to_end(
     workers: int, args: argparse.Namespace, secrets: dict[str, str], workdir: Path
 ) -> dict[str, Any]:
+    """The three phases for one API worker count, each on a fresh database:
+
+    - ``closed``: API and worker running, load sent as fast as the API answers;
+    - ``paced``: API and worker running, load paced at ``--rate`` (the target rate), latency
+      counted from each request's due time;
+    - ``accept_only``: the API alone (the ingestion path against the INSERT ceiling), then the
+      worker started on the backlog to measure how fast it drains it.
+    """
+    run: dict[str, Any] = {"api_workers": workers}
+    for phase in PHASES:
+        run[phase] = _phase(phase, workers, args, secrets, workdir)
+    return run
+
+
+def _phase(
+    phase: str, workers: int, args: argparse.Namespace, secrets: dict[str, str], workdir: Path
+) -> dict[str, Any]:
     from dpp_lib.settings import Settings
 
-    log(f"API workers={workers}: fresh {BENCH_DB}")
+    log(f"API workers={workers}, phase {phase}: fresh {BENCH_DB}")
     api_key = prepare_db(secrets)
     env = service_env(workdir / "secrets")
     port = free_port()
     batch_size = Settings(_env_file=None).worker_batch_size
-    with (
-        process(api_command(port, workers), env, "api") as api,
-        process([_bin("dpp"), "worker"], env, "worker") as worker,
-    ):
+    rate = args.rate if phase == "paced" else None
+    with contextlib.ExitStack() as stack:
+        api = stack.enter_context(process(api_command(port, workers), env, "api"))
+        worker = None
+        if phase != "accept_only":
+            worker = stack.enter_context(process([_bin("dpp"), "worker"], env, "worker"))
         wait_http(port, api)
-        log(f"API up on :{port} (pid {api.pid}), worker pid {worker.pid}; sending")
+        groups = {"api": api.pid} | ({"worker": worker.pid} if worker else {})
         spec = {
             "host": "127.0.0.1",
             "port": port,
@@ -230,22 +252,45 @@ def end_to_end(
             "fixtures": str(fixtures()),
             "secrets": secrets,
             "api_key": api_key,
-            "health_requests": args.health,
-            "cpu_groups": {"api": api.pid, "worker": worker.pid},
+            "health_requests": args.health if phase == "closed" else 0,
+            "warmup_requests": args.warmup,
+            "cpu_groups": groups,
             "dsn": bench_url(),
-            "rate": args.rate,
+            "rate": rate,
         }
         load = run_loadgen(spec, workdir)
         send = load["send"]
         log(
             f"sent {send['requests']} in {send['elapsed_s']:.1f} s "
-            f"({send['rate_per_s']:.0f}/s, p99 {send['p99_ms']:.1f} ms); waiting for the worker"
+            f"({send['rate_per_s']:.0f}/s, p50 {send['p50_ms']:.1f} ms, "
+            f"p99 {send['p99_ms']:.1f} ms)"
         )
-        drained, at, states = wait_drained(bench_url(), send["ok"], timeout=args.drain_timeout)
+        out: dict[str, Any] = {"port": port, "rate": rate, "load": load}
+        accepted = send["ok"] + load.get("warmup", {}).get("ok", 0)
+        if worker is None:
+            # The backlog: how fast one worker drains what the API accepted.
+            started = time.time()
+            worker = stack.enter_context(process([_bin("dpp"), "worker"], env, "worker"))
+            drained, at, states = wait_drained(bench_url(), accepted, timeout=args.backlog_timeout)
+            processed = accepted - states.get("pending", 0)
+            out["backlog"] = {
+                "drained": drained,
+                "rows": accepted,
+                "seconds": at - started,
+                "rows_per_s": processed / (at - started),
+                "states": states,
+            }
+            log(
+                f"backlog of {accepted:,}: "
+                + ("drained" if drained else "NOT drained")
+                + f" in {at - started:.1f} s ({processed / (at - started):,.0f} rows/s)"
+            )
+            return out
+        drained, at, states = wait_drained(bench_url(), accepted, timeout=args.drain_timeout)
         if worker.poll() is not None:
             raise RuntimeError("the worker exited during the run")
     stopped = time.time()
-    inbox = inbox_latency(bench_url(), drained, at, stopped, batch_size)
+    inbox = inbox_latency(bench_url(), drained, at, stopped, batch_size, since=send["started"])
     inbox["states_at_cutoff"] = states
     inbox["pending_at_cutoff"] = states.get("pending", 0)
     inbox["cutoff_after_last_send_s"] = at - send["finished"]
@@ -256,7 +301,8 @@ def end_to_end(
         + f" {at - send['finished']:.2f} s after the last send; receipt→claimed p99 "
         f"{_ge(c, 'p99')}{c['p99']:.2f} s, stored(bound) p99 {_ge(b, 'p99')}{b['p99']:.2f} s"
     )
-    return {"api_workers": workers, "port": port, "load": load, "inbox": inbox}
+    out["inbox"] = inbox
+    return out
 
 
 def _ge(stats: dict[str, Any], name: str) -> str:
@@ -371,8 +417,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate",
         type=float,
-        default=None,
-        help="pace the send phase at this many requests/s (default: as fast as answered)",
+        default=report.TARGET_RATE,
+        help="the paced phase's rate in requests/s (default: the target, 1,000)",
+    )
+    parser.add_argument(
+        "--backlog-timeout",
+        type=float,
+        default=180.0,
+        help="seconds the worker gets to drain the accept-only phase's backlog",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2_000,
+        help="deliveries sent (same pace, other ids) before each measured send",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep-db", action="store_true", help="leave dpp_bench behind")
@@ -407,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if not args.keep_db:
                 drop_db()
-    first = result["runs"][0]["load"]
+    first = result["runs"][0]["closed"]["load"]
     result["config"] = {
         "api_command": ["uvicorn", *api_command("<free port>", "N")[1:]],
         "requests": args.requests,
@@ -416,8 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         "worker_poll_seconds": settings.worker_poll_seconds,
         "mean_body_bytes": first["body_bytes"] / args.requests,
         "drain_timeout_s": args.drain_timeout,
+        "backlog_timeout_s": args.backlog_timeout,
         "rate": args.rate,
         "health_requests": args.health,
+        "warmup_requests": args.warmup,
     }
     result["total_s"] = time.perf_counter() - t0
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -210,7 +211,12 @@ def worker(
     from ingest_service.worker import Worker
 
     _setup_logging(verbose)
-    w = Worker.from_settings(_settings())
+    settings = _settings()
+    if settings.worker_nice and hasattr(os, "nice"):
+        # The worker is throughput work behind a durable inbox; the API's requests are the
+        # latency-sensitive part, so on a shared machine the worker yields the CPU to them.
+        os.nice(settings.worker_nice)
+    w = Worker.from_settings(settings)
     if once:
         n = w.drain()
         typer.echo(json.dumps({"processed": n, **w.stats.__dict__}))

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     api_pool_size: int = Field(
         16, description="Postgres connections per API process for the inbox (async pool)"
     )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness `dpp worker` adds to itself, so API requests come first",
+    )
     worker_batch_size: int = Field(200, description="Inbox rows claimed per worker transaction")
     worker_max_attempts: int = Field(8, description="Attempts before a delivery is dead-lettered")
     worker_backoff_seconds: float = Field(2.0, description="First retry delay; doubles each time")
