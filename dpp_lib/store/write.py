@@ -46,8 +46,18 @@ def insert_events(
     stmt = dialect_insert(conn, table)
     if table is pulse_responses:
         return _upsert_pulse(conn, stmt, params)
-    stmt = stmt.on_conflict_do_nothing().returning(table.c.event_id)
-    return {r[0] for r in conn.execute(stmt, params)}
+    stmt = stmt.on_conflict_do_nothing()
+    if conn.dialect.name != "postgresql":
+        return {r[0] for r in conn.execute(stmt.returning(table.c.event_id), params)}
+    # Postgres: one prepared statement executed per row in a pipeline, then one look-up of
+    # which new ids exist. A multi-row INSERT … RETURNING (SQLAlchemy's default here) is a
+    # statement with thousands of placeholders that both the driver and the server parse
+    # anew for every batch: it cost the worker a fifth of its time.
+    conn.execute(stmt, params)
+    ids = [p["event_id"] for p in params]
+    return set(
+        conn.execute(sa.select(table.c.event_id).where(table.c.event_id.in_(ids))).scalars()
+    )
 
 
 def _upsert_pulse(conn: sa.Connection, stmt: Any, params: list[dict[str, Any]]) -> set[uuid.UUID]:
