@@ -55,9 +55,7 @@ def insert_events(
     # anew for every batch: it cost the worker a fifth of its time.
     conn.execute(stmt, params)
     ids = [p["event_id"] for p in params]
-    return set(
-        conn.execute(sa.select(table.c.event_id).where(table.c.event_id.in_(ids))).scalars()
-    )
+    return set(conn.execute(sa.select(table.c.event_id).where(table.c.event_id.in_(ids))).scalars())
 
 
 def _upsert_pulse(conn: sa.Connection, stmt: Any, params: list[dict[str, Any]]) -> set[uuid.UUID]:
