@@ -53,7 +53,11 @@ def update_time_to_restore(conn: sa.Connection, incident_ids: Iterable[str]) -> 
     if params:
         conn.execute(
             t.update()
-            .where(t.c.incident_id == sa.bindparam("iid"), t.c.event_type.in_(RESOLVE_EVENTS))
+            .where(
+                t.c.incident_id == sa.bindparam("iid"),
+                # an OR, not IN: expanding IN parameters cannot be used with executemany
+                sa.or_(*(t.c.event_type == e for e in RESOLVE_EVENTS)),
+            )
             .values(resolved_at=sa.bindparam("ra"), time_to_restore_min=sa.bindparam("minutes")),
             params,
         )

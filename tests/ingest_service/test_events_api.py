@@ -246,6 +246,33 @@ def test_incident_time_to_restore_any_arrival_order(
     assert opened[0]["severity"] == "high" and opened[0]["tech_stream_id"] is not None
 
 
+def test_many_incidents_resolved_in_one_batch(
+    client: TestClient,
+    worker: Worker,
+    org: sa.Engine,
+    key: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Time to restore for several incidents of one batch, written in one statement; the
+    batch must not fall back to row-by-row processing (that hid a bug in the demo load)."""
+    for i, minutes in enumerate((5, 59, 61)):
+        opened = INCIDENT | {"incident_id": f"INC-{i}"}
+        resolved = opened | {
+            "event_type": "incident_resolved",
+            "occurred_at": iso(datetime(2026, 11, 2, 15, tzinfo=UTC) + timedelta(minutes=minutes)),
+        }
+        assert post(client, "incident", opened, key).status_code == 202
+        assert post(client, "incident", resolved, key).status_code == 202
+    with caplog.at_level("WARNING"):
+        assert worker.run_batch() == 6
+    assert "failed as a whole" not in caplog.text
+    got = {
+        r["incident_id"]: r["time_to_restore_min"]
+        for r in rows(org, "incident_events", "event_type = 'incident_resolved'")
+    }
+    assert got == {"INC-0": 5, "INC-1": 59, "INC-2": 61}
+
+
 def test_pulse_is_hashed_on_arrival_and_upserted(
     client: TestClient, worker: Worker, org: sa.Engine, key: str
 ) -> None:
