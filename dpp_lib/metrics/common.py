@@ -1,0 +1,69 @@
+"""What every metric shares: the window, percentiles, scope, the result base."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_WINDOW_DAYS = 30  # spec §6.1
+
+
+class MetricInputError(ValueError):
+    """A frame handed to a metric lacks columns or has values of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[start, end)``; ``end`` is the ``as_of`` moment (DESIGN §5)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise MetricInputError("window bounds must be timezone-aware")
+        if self.end < self.start:
+            raise MetricInputError(f"window ends ({self.end}) before it starts ({self.start})")
+
+    @classmethod
+    def trailing(cls, as_of: datetime, days: int = DEFAULT_WINDOW_DAYS) -> Window:
+        if days < 1:
+            raise MetricInputError(f"window must be at least 1 day, got {days}")
+        return cls(as_of - timedelta(days=days), as_of)
+
+    @property
+    def as_of(self) -> datetime:
+        return self.end
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86_400
+
+    def mask(self, times: pd.Series) -> pd.Series:
+        """Rows whose time falls in the window (NaT never does)."""
+        return (times >= self.start) & (times < self.end)
+
+
+def percentiles(values: Iterable[float], qs: Sequence[int]) -> dict[int, float | None]:
+    """Linear-interpolated percentiles (numpy's default, DESIGN §5); None without data."""
+    arr = np.asarray([v for v in values if v is not None and not pd.isna(v)], dtype=float)
+    if arr.size == 0:
+        return dict.fromkeys(qs)
+    got = np.percentile(arr, list(qs))
+    return {q: float(v) for q, v in zip(qs, got, strict=True)}
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise MetricInputError(f"{name} frame lacks column(s): {', '.join(missing)}")
+
+
+def round_or_none(value: float | None, digits: int = 2) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return round(float(value), digits)
