@@ -9,7 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
+from dpp_lib.calendar import WorkCalendar
 from dpp_lib.ingest.types import JiraFieldIds, StageMapping
 
 
@@ -54,6 +56,17 @@ class OrgLookups:
     jira_fields: JiraFieldIds = field(default_factory=JiraFieldIds)
     stage_aliases: Mapping[str, str] = field(default_factory=dict)
     production_environments: frozenset[str] = frozenset({"production"})
+    time_zone: str = "UTC"
+    holidays: frozenset[date] = frozenset()
+
+    def calendar(self) -> WorkCalendar:
+        return WorkCalendar.of(self.time_zone, self.holidays)
+
+    def stage_of(self, ticket_id: str, status: str) -> tuple[str, bool] | None:
+        """(stage, active) of a ticket's status under the current mappings, or None."""
+        project = ticket_id.rsplit("-", 1)[0]
+        found = self.status_mappings.get((project, status.strip().casefold()))
+        return (found.stage, found.is_active_work) if found is not None else None
 
     def tech_stream_by_install(self, installation_id: str | None) -> TechStreamInfo | None:
         if installation_id is None:

@@ -67,3 +67,34 @@ def round_or_none(value: float | None, digits: int = 2) -> float | None:
     if value is None or pd.isna(value):
         return None
     return round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a metric looks at: one delivery stream, one tech stream, or all (both None).
+
+    A frame is scoped by its ``delivery_stream_id`` column, and by ``tech_stream_id`` or (work
+    items) membership of ``tech_stream_ids``. Callers scope frames before calling a metric;
+    metric functions never filter by stream themselves.
+    """
+
+    delivery_stream_id: object | None = None
+    tech_stream_id: object | None = None
+
+    @property
+    def is_all(self) -> bool:
+        return self.delivery_stream_id is None and self.tech_stream_id is None
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame
+        if self.delivery_stream_id is not None:
+            out = out[out["delivery_stream_id"] == self.delivery_stream_id]
+        if self.tech_stream_id is not None:
+            if "tech_stream_id" in out.columns:
+                out = out[out["tech_stream_id"] == self.tech_stream_id]
+            elif "tech_stream_ids" in out.columns:
+                wanted = self.tech_stream_id
+                out = out[out["tech_stream_ids"].map(lambda ids: bool(ids) and wanted in ids)]
+            else:
+                raise MetricInputError("frame has no tech stream column to scope by")
+        return out

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -348,6 +349,8 @@ def load_lookups(conn: sa.Connection) -> OrgLookups:
         production_environments=frozenset(
             organisation.get("production_environments", ["production"])
         ),
+        time_zone=organisation.get("time_zone", "UTC"),
+        holidays=frozenset(date.fromisoformat(str(d)) for d in organisation.get("holidays", [])),
     )
 
 

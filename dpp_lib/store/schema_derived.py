@@ -43,10 +43,11 @@ work_item_cycles = sa.Table(
     sa.Column("first_in_progress", UtcDateTime),
     sa.Column("completed_at", UtcDateTime, nullable=False),
     sa.Column("lead_time_days", sa.Numeric, nullable=False),
-    sa.Column("cycle_time_days", sa.Numeric, nullable=False),
+    # Null for items never in an active status (DESIGN §5, which wins over the spec's NOT NULL).
+    sa.Column("cycle_time_days", sa.Numeric),
     sa.Column("active_time_days", sa.Numeric, nullable=False),
     sa.Column("wait_time_days", sa.Numeric, nullable=False),
-    sa.Column("flow_efficiency_pct", sa.Numeric, nullable=False),
+    sa.Column("flow_efficiency_pct", sa.Numeric),
     sa.Column("stage_durations", JSONB, nullable=False),
     sa.Column("sprint_id", sa.Uuid, sa.ForeignKey("sprints.sprint_id")),
     sa.Index(None, "delivery_stream_id", "completed_at"),

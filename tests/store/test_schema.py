@@ -276,6 +276,8 @@ SPEC: dict[str, str] = {
         INDEX stream_id, metric_name, metric_date
     """,
     # §4.4.2
+    # The spec has cycle_time_days and flow_efficiency_pct NOT NULL; DESIGN §5 (which wins)
+    # makes both null for items never in an active status, and efficiency null when zero.
     "work_item_cycles": """
         cycle_id            UUID        PK
         ticket_id           VARCHAR     UQ NN
@@ -287,10 +289,10 @@ SPEC: dict[str, str] = {
         first_in_progress   TIMESTAMPTZ
         completed_at        TIMESTAMPTZ NN
         lead_time_days      NUMERIC     NN
-        cycle_time_days     NUMERIC     NN
+        cycle_time_days     NUMERIC     NULL
         active_time_days    NUMERIC     NN
         wait_time_days      NUMERIC     NN
-        flow_efficiency_pct NUMERIC     NN
+        flow_efficiency_pct NUMERIC     NULL
         stage_durations     JSONB       NN
         sprint_id           UUID        FK:sprints
         INDEX delivery_stream_id, completed_at
