@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -98,3 +99,17 @@ class Scope:
             else:
                 raise MetricInputError("frame has no tech stream column to scope by")
         return out
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts (``Timestamp`` values are ``datetime``s, missing ones ``NaT``):
+    plain Python for loops whose values mypy can follow."""
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A frame cell as an aware ``datetime``, or None for NaT/None."""
+    if value is None or pd.isna(value):
+        return None
+    result: datetime = pd.Timestamp(value).to_pydatetime()
+    return result

@@ -106,7 +106,10 @@ def build_timeline(
     intervals: list[StatusInterval] = []
     blocked: list[tuple[datetime, datetime | None]] = []
     for e in ordered:
-        if e.event_type in STATUS_EVENTS and e.status is not None:
+        # A creation without a status (seen from TAPD-synced issues) opens a status-less
+        # interval, as DevLake's history has it; a transition always names its status.
+        starts_unknown = e.event_type == "created" and not intervals
+        if e.event_type in STATUS_EVENTS and (e.status is not None or starts_unknown):
             if intervals and intervals[-1].status == e.status and intervals[-1].end is None:
                 continue  # a repeated status (a redelivered created + transition) adds nothing
             if intervals:

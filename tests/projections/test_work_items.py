@@ -203,3 +203,15 @@ def test_properties_of_every_cycle(events: list[ItemEvent], rnd: object) -> None
     shuffled = list(events) * 2
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert cycle_of(build_timeline(shuffled), UTC_CAL) == c  # type: ignore[arg-type]
+
+
+def test_creation_without_a_status_opens_a_status_less_interval() -> None:
+    """As DevLake's history has it (a TAPD story created with no status, then Open)."""
+    at = t(2)
+    tl = build_timeline([ItemEvent("created", at), ev("transitioned", at, "To Do")])
+    assert tl is not None
+    assert [(i.status, i.start, i.end) for i in tl.intervals] == [
+        (None, at, at),
+        ("To Do", at, None),
+    ]
+    assert state_of(tl).stage == "backlog"
