@@ -12,6 +12,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from rich.progress import TaskID
 
 from dpp_lib.errors import DppError
 from dpp_lib.settings import Settings, ensure_secrets
@@ -297,6 +298,37 @@ def demo(
     except DppError as exc:
         _fail(exc.message)
     typer.echo(json.dumps(report, indent=2))
+
+
+@app.command("rebuild")
+def rebuild_cmd(
+    from_inbox: Annotated[
+        bool, typer.Option("--from-inbox", help="Re-normalise every raw inbox row first")
+    ] = False,
+) -> None:
+    """Drop every projection and computed table and recompute them from the stored events."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from dpp_lib.jobs.rebuild import rebuild
+
+    settings = _settings()
+    engine = _engine(settings)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total or 1)
+            bar.update(tasks[step], completed=done if total else 1)
+
+        report = rebuild(engine, settings, from_inbox=from_inbox, progress=progress)
+    typer.echo(json.dumps({"reprocessed": report.reprocessed_deliveries, **report.counts}))
 
 
 if __name__ == "__main__":

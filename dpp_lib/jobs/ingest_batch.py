@@ -23,6 +23,7 @@ from dpp_lib.ingest.types import NormaliseContext, Normalised, SprintInfo
 from dpp_lib.projections.deferred import apply_ticket_streams, defer, pending_subjects
 from dpp_lib.projections.deployments import refresh_deployment_records
 from dpp_lib.projections.incidents import update_time_to_restore
+from dpp_lib.projections.pull_requests import refresh_pr_cycles
 from dpp_lib.projections.work_item_store import refresh_work_item_cycles
 from dpp_lib.store import write
 from dpp_lib.store.pr_lookup import PrIndex
@@ -270,6 +271,12 @@ def _update_projections(
     update_time_to_restore(conn, incidents)
     tickets = {e.values["ticket_id"] for _, e in staged if e.table == "work_item_events"}
     refresh_work_item_cycles(conn, tickets, lookups)
+    prs = {
+        (e.values.get("repo_id"), e.values["pr_number"])
+        for _, e in staged
+        if e.table == "pr_events" and e.values.get("repo_id") is not None
+    }
+    refresh_pr_cycles(conn, prs)
     runs = {
         (e.values["pipeline_id"], e.values["pipeline_run_id"])
         for _, e in staged

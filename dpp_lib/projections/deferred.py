@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from dpp_lib.projections.pull_requests import refresh_pr_cycles
 from dpp_lib.store.schema import cicd_events, deferred_enrichments, deployment_records, pr_events
 from dpp_lib.store.write import dialect_insert, ticket_delivery_streams
 
@@ -68,6 +69,13 @@ def apply_ticket_streams(
         .where(d.c.kind == KIND, d.c.subject.in_(sorted(streams)), d.c.state == "pending")
         .values(state="resolved", resolved_at=now)
     )
+    # the PRs' cycle records carry the stream too
+    prs = conn.execute(
+        sa.select(pr_events.c.repo_id, pr_events.c.pr_number)
+        .where(pr_events.c.linked_ticket_id.in_(sorted(streams)), pr_events.c.repo_id.is_not(None))
+        .distinct()
+    ).all()
+    refresh_pr_cycles(conn, [(r.repo_id, r.pr_number) for r in prs])
 
 
 def pending_subjects(conn: sa.Connection, tickets: Iterable[str]) -> set[str]:
