@@ -152,6 +152,12 @@ FRAMES: dict[str, tuple[str, ...]] = {
         "start_date",
         "end_date",
     ),
+    # Per inbox source: the latest delivery and the deliveries of the last 24 h.
+    "integrations": (
+        "source",  # jira | github | deployment | incident | pulse
+        "last_received_at",
+        "count_24h",
+    ),
     "snapshots": (
         "sprint_id",
         "snapshot_date",
@@ -181,6 +187,7 @@ TIME_COLUMNS = frozenset(
         "deployed_at",
         "rollback_at",
         "resolved_at",
+        "last_received_at",
     }
 )
 

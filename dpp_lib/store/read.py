@@ -9,7 +9,7 @@ remaining scope for a past moment are exact.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -26,6 +26,7 @@ from dpp_lib.store.schema import (
     pr_cycles,
     pr_events,
     pulse_responses,
+    raw_events,
     repositories,
     sprint_snapshots,
     sprints,
@@ -317,3 +318,29 @@ def snapshots(
     if sprint_ids is not None:
         stmt = stmt.where(s.c.sprint_id.in_(list(sprint_ids)))
     return _frame("snapshots", conn.execute(stmt.order_by(s.c.snapshot_date)))
+
+
+def integrations(conn: sa.Connection, *, as_of: datetime) -> pd.DataFrame:
+    """Per inbox source: the latest delivery before ``as_of`` and the count of the 24 h
+    before it (every accepted delivery counts, whatever became of it)."""
+    r = raw_events
+    since = as_of - timedelta(hours=24)
+    stmt = (
+        sa.select(
+            r.c.source,
+            sa.func.max(r.c.received_at).label("last_received_at"),
+            sa.func.count().filter(r.c.received_at >= since).label("count_24h"),
+        )
+        .where(r.c.received_at < as_of)
+        .group_by(r.c.source)
+        .order_by(r.c.source)
+    )
+    out = []
+    for row in conn.execute(stmt):
+        last = row.last_received_at
+        if isinstance(last, str):  # SQLite aggregates lose the column type
+            last = datetime.fromisoformat(last)
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        out.append({"source": row.source, "last_received_at": last, "count_24h": row.count_24h})
+    return make_frame("integrations", out)
