@@ -157,15 +157,17 @@ pulse_aggregates = sa.Table(
     ),
     sa.Column("survey_period", sa.String(7), nullable=False),
     sa.Column("response_count", sa.Integer, nullable=False),
-    sa.Column("team_size", sa.Integer, nullable=False),
-    sa.Column("response_rate_pct", sa.Numeric, nullable=False),
-    sa.Column("pace_avg", sa.Numeric, nullable=False),
+    # Nullable (DESIGN §5 wins over the spec's NOT NULL): averages of a period with fewer than
+    # 3 responses are withheld; a stream without a team size has no response rate.
+    sa.Column("team_size", sa.Integer),
+    sa.Column("response_rate_pct", sa.Numeric),
+    sa.Column("pace_avg", sa.Numeric),
     sa.Column("pace_trend", sa.Numeric),
-    sa.Column("tooling_avg", sa.Numeric, nullable=False),
+    sa.Column("tooling_avg", sa.Numeric),
     sa.Column("tooling_trend", sa.Numeric),
-    sa.Column("clarity_avg", sa.Numeric, nullable=False),
+    sa.Column("clarity_avg", sa.Numeric),
     sa.Column("clarity_trend", sa.Numeric),
-    sa.Column("overall_avg", sa.Numeric, nullable=False),
+    sa.Column("overall_avg", sa.Numeric),
     _computed_at(),
     sa.UniqueConstraint("delivery_stream_id", "survey_period"),
 )

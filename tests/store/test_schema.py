@@ -373,20 +373,21 @@ SPEC: dict[str, str] = {
         INDEX delivery_stream_id, forecast_date
     """,
     # §4.4.7
+    # Averages, team size and rate nullable: DESIGN §5 suppression (wins over the spec).
     "pulse_aggregates": """
         aggregate_id        UUID        PK
         delivery_stream_id  UUID        FK:delivery_streams NN
         survey_period       VARCHAR     NN
         response_count      INTEGER     NN
-        team_size           INTEGER     NN
-        response_rate_pct   NUMERIC     NN
-        pace_avg            NUMERIC     NN
+        team_size           INTEGER     NULL
+        response_rate_pct   NUMERIC     NULL
+        pace_avg            NUMERIC     NULL
         pace_trend          NUMERIC
-        tooling_avg         NUMERIC     NN
+        tooling_avg         NUMERIC     NULL
         tooling_trend       NUMERIC
-        clarity_avg         NUMERIC     NN
+        clarity_avg         NUMERIC     NULL
         clarity_trend       NUMERIC
-        overall_avg         NUMERIC     NN
+        overall_avg         NUMERIC     NULL
         computed_at         TIMESTAMPTZ DEFAULT:now
         UNIQUE delivery_stream_id, survey_period
     """,
