@@ -278,7 +278,7 @@ review_rows = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(pr_rows, review_rows, st.integers(0, 2**32 - 1), st.integers(1, 8))
+@given(pr_rows, review_rows, st.integers(0, 2**32 - 2), st.integers(1, 8))  # seed + 1 < 2**32
 def test_row_order_changes_nothing(
     prs: list[dict[str, Any]], reviews: list[dict[str, Any]], seed: int, minimum: int
 ) -> None:
