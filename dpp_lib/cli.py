@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -27,11 +28,13 @@ apikey_app = typer.Typer(
 )
 inbox_app = typer.Typer(help="The raw event inbox", no_args_is_help=True)
 secrets_app = typer.Typer(help="Secrets in DPP_SECRETS_DIR", no_args_is_help=True)
+metrics_app = typer.Typer(help="The metric engine", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(metrics_app, name="metrics")
 
 
 def _settings() -> Settings:
@@ -329,6 +332,37 @@ def rebuild_cmd(
 
         report = rebuild(engine, settings, from_inbox=from_inbox, progress=progress)
     typer.echo(json.dumps({"reprocessed": report.reprocessed_deliveries, **report.counts}))
+
+
+@metrics_app.command("materialise")
+def metrics_materialise(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO 8601 moment with a zone; default now")
+    ] = None,
+) -> None:
+    """Write the day's computed tables for every stream (re-running replaces the day)."""
+    from dpp_lib.jobs.materialise import materialise
+
+    moment = datetime.now(UTC)
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"--as-of {as_of!r} is not an ISO 8601 date-time")
+        if moment.tzinfo is None:
+            _fail(f"--as-of {as_of!r} has no time zone (add Z or +01:00)")
+    settings = _settings()
+    report = materialise(_engine(settings), as_of=moment)
+    typer.echo(json.dumps({"metric_date": report.metric_date.isoformat(), **report.rows}))
+
+
+@metrics_app.command("list")
+def metrics_list() -> None:
+    """Every registered metric with its spec section and the question it answers."""
+    from dpp_lib.metrics.registry import load_all
+
+    for name, info in load_all().items():
+        typer.echo(f"{name:28} {info.spec:12} {info.summary}")
 
 
 if __name__ == "__main__":

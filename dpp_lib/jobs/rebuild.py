@@ -27,6 +27,7 @@ from dpp_lib.store.schema import (
     raw_events,
     work_item_events,
 )
+from dpp_lib.store.types import now_utc
 
 Progress = Callable[[str, int, int], None]
 K = TypeVar("K")
@@ -102,6 +103,7 @@ def _projections(engine: sa.Engine, progress: Progress) -> None:
     from dpp_lib.projections.deployments import refresh_deployment_records
     from dpp_lib.projections.incidents import update_time_to_restore
     from dpp_lib.projections.pull_requests import refresh_pr_cycles
+    from dpp_lib.projections.sprint_store import refresh_sprint_snapshots
     from dpp_lib.projections.work_item_store import refresh_work_item_cycles
 
     with engine.connect() as conn:
@@ -150,6 +152,12 @@ def _projections(engine: sa.Engine, progress: Progress) -> None:
         lambda c, part: refresh_deployment_records(c, part, production),
     )
     _in_batches(engine, "time to restore", incidents, progress, update_time_to_restore)
+    # Sprint snapshots derived from the events, for every day of every sprint so far.
+    progress("sprint snapshots", 0, 1)
+    with engine.begin() as conn:
+        today = lookups.calendar().local_date(now_utc())
+        refresh_sprint_snapshots(conn, lookups, today=today, history=True)
+    progress("sprint snapshots", 1, 1)
 
 
 def _in_batches(
