@@ -7,13 +7,14 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup run up test test-fast lint format migrate demo bench-ingest clean
+.PHONY: help setup run up test test-fast lint format migrate demo bench-ingest bench-metrics clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
 	@echo "make test         set up and run the whole suite (SQLite and Postgres)"
 	@echo "make lint         ruff, ruff format --check, mypy"
 	@echo "make bench-ingest ingestion benchmark (Postgres), results in docs/performance.md"
+	@echo "make bench-metrics metric engine benchmark (Postgres, 1,000 engineers x 2 years)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -54,6 +55,9 @@ format: setup
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py --write-docs
+
+bench-metrics: setup
+	$(BIN)/python bench/metrics.py --write-docs
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
