@@ -21,7 +21,7 @@ from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.ingest.registry import normalise
 from dpp_lib.ingest.types import NormaliseContext, Normalised, SprintInfo
 from dpp_lib.projections.deferred import apply_ticket_streams, defer, pending_subjects
-from dpp_lib.projections.deployments import refresh_deployment_records
+from dpp_lib.projections.deployments import refresh_deployment_records, runs_naming_prs
 from dpp_lib.projections.incidents import update_time_to_restore
 from dpp_lib.projections.pull_requests import refresh_pr_cycles
 from dpp_lib.projections.work_item_store import refresh_work_item_cycles
@@ -282,6 +282,18 @@ def _update_projections(
         for _, e in staged
         if e.table == "cicd_events" and e.values.get("event_type") in DEPLOY_EVENTS
     }
+    # A PR whose events arrive after the deploy that ships it changes that deploy's record.
+    pr_rows = [e.values for _, e in staged if e.table == "pr_events" and e.values.get("repo_id")]
+    runs |= runs_naming_prs(
+        conn,
+        [(v["repo_id"], v["pr_number"]) for v in pr_rows],
+        [
+            (v["repo_id"], sha)
+            for v in pr_rows
+            for sha in (v.get("head_sha"), v.get("merge_commit_sha"))
+            if sha
+        ],
+    )
     refresh_deployment_records(conn, runs, lookups.production_environments)
     if ticket_streams:
         write.fill_missing_streams(conn, ticket_streams)

@@ -25,6 +25,7 @@ from dpp_lib.store.schema import cicd_events, deployment_records, repositories
 from dpp_lib.store.write import dialect_insert
 
 DEPLOY_STATUS = {"deploy_completed": "success", "deploy_failed": "failed"}
+DEPLOY_EVENTS = ("deploy_completed", "deploy_failed", "rollback_completed")
 RunKey = tuple[str, str]
 
 
@@ -156,3 +157,29 @@ def _record(events: Sequence[Any], base: Any, pr: dict[str, Any] | None) -> dict
         "pipeline_run_id": base.pipeline_run_id,
         "trigger_type": base.trigger_type,
     }
+
+
+def runs_naming_prs(
+    conn: sa.Connection,
+    numbers: Iterable[tuple[uuid.UUID, int]],
+    commits: Iterable[tuple[uuid.UUID, str]],
+) -> set[RunKey]:
+    """Deploy runs that name one of these PRs, by number or by commit: their records must
+    be recomputed when the PR's events arrive after the deploy (arrival order)."""
+    c = cicd_events
+    found: set[RunKey] = set()
+    for pairs, column in (
+        (sorted(set(numbers)), c.c.linked_pr_number),
+        (sorted(set(commits)), c.c.commit_sha),
+    ):
+        for i in range(0, len(pairs), CHUNK):
+            rows = conn.execute(
+                sa.select(c.c.pipeline_id, c.c.pipeline_run_id)
+                .where(
+                    c.c.event_type.in_(DEPLOY_EVENTS),
+                    sa.tuple_(c.c.repo_id, column).in_(pairs[i : i + CHUNK]),
+                )
+                .distinct()
+            )
+            found.update((r.pipeline_id, r.pipeline_run_id) for r in rows)
+    return found
