@@ -58,6 +58,7 @@ class OrgLookups:
     production_environments: frozenset[str] = frozenset({"production"})
     time_zone: str = "UTC"
     holidays: frozenset[date] = frozenset()
+    incident_correlation_window_minutes: int = 60
 
     def calendar(self) -> WorkCalendar:
         return WorkCalendar.of(self.time_zone, self.holidays)

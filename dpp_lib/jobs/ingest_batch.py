@@ -20,6 +20,7 @@ from dpp_lib.ingest.enrich import DEPLOY_EVENTS, Enriched, enrich
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.ingest.registry import normalise
 from dpp_lib.ingest.types import NormaliseContext, Normalised, SprintInfo
+from dpp_lib.jobs.deploy_links import refresh_deploy_links
 from dpp_lib.projections.deferred import apply_ticket_streams, defer, pending_subjects
 from dpp_lib.projections.deployments import refresh_deployment_records, runs_naming_prs
 from dpp_lib.projections.incidents import update_time_to_restore
@@ -295,6 +296,21 @@ def _update_projections(
         ],
     )
     refresh_deployment_records(conn, runs, lookups.production_environments)
+    touched: set[uuid.UUID] = {
+        e.values["tech_stream_id"]
+        for _, e in staged
+        if e.values.get("tech_stream_id") is not None
+        and (
+            e.table == "incident_events"
+            or (e.table == "cicd_events" and e.values.get("event_type") in DEPLOY_EVENTS)
+        )
+    }
+    if touched:
+        refresh_deploy_links(
+            conn,
+            tech_stream_ids=touched,
+            window_minutes=lookups.incident_correlation_window_minutes,
+        )
     if ticket_streams:
         write.fill_missing_streams(conn, ticket_streams)
         waiting = pending_subjects(conn, ticket_streams)

@@ -22,6 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dpp_lib.ingest.lookups import OrgLookups
+from dpp_lib.jobs.deploy_links import refresh_deploy_links
 from dpp_lib.metrics import cross_stream, dora, flow, forecast, pulse, quality, review
 from dpp_lib.metrics.common import Scope
 from dpp_lib.orgconfig import CrossStream
@@ -68,6 +69,9 @@ def materialise(engine: sa.Engine, *, as_of: datetime) -> MaterialiseReport:
         day = calendar.local_date(as_of)
         report = MaterialiseReport(day)
         report.rows["sprint_snapshots"] = refresh_sprint_snapshots(conn, lookups, today=day)
+        report.rows["deployment_links"] = refresh_deploy_links(
+            conn, tech_stream_ids=None, window_minutes=lookups.incident_correlation_window_minutes
+        )
         frames = _read(conn, lookups, as_of)
         settings = {r.key: r.value for r in conn.execute(sa.select(org_settings))}
         organisation = settings.get("organisation") or {}

@@ -100,6 +100,7 @@ def _renormalise(engine: sa.Engine, settings: Settings, progress: Progress) -> i
 
 
 def _projections(engine: sa.Engine, progress: Progress) -> None:
+    from dpp_lib.jobs.deploy_links import refresh_deploy_links
     from dpp_lib.projections.deployments import refresh_deployment_records
     from dpp_lib.projections.incidents import update_time_to_restore
     from dpp_lib.projections.pull_requests import refresh_pr_cycles
@@ -152,6 +153,12 @@ def _projections(engine: sa.Engine, progress: Progress) -> None:
         lambda c, part: refresh_deployment_records(c, part, production),
     )
     _in_batches(engine, "time to restore", incidents, progress, update_time_to_restore)
+    progress("deployment links", 0, 1)
+    with engine.begin() as conn:
+        refresh_deploy_links(
+            conn, tech_stream_ids=None, window_minutes=lookups.incident_correlation_window_minutes
+        )
+    progress("deployment links", 1, 1)
     # Sprint snapshots derived from the events, for every day of every sprint so far.
     progress("sprint snapshots", 0, 1)
     with engine.begin() as conn:

@@ -350,6 +350,9 @@ def load_lookups(conn: sa.Connection) -> OrgLookups:
             organisation.get("production_environments", ["production"])
         ),
         time_zone=organisation.get("time_zone", "UTC"),
+        incident_correlation_window_minutes=int(
+            organisation.get("incident_correlation_window_minutes", 60)
+        ),
         holidays=frozenset(date.fromisoformat(str(d)) for d in organisation.get("holidays", [])),
     )
 

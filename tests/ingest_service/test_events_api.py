@@ -370,3 +370,60 @@ def test_deploys_of_one_batch_find_their_prs_by_number_merge_or_head_commit(
 
 def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize(("minutes", "caused"), [(59, True), (61, False)])
+def test_deploy_record_stores_the_incident_it_caused(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str, minutes: int, caused: bool
+) -> None:
+    """DESIGN §5: an incident opened within the correlation window (60 min) after a
+    production deploy of its tech stream marks that deploy (stored on the record)."""
+    assert post(client, "deployment", DEPLOY, key).status_code == 202
+    worker.drain()
+    opened = datetime(2026, 11, 2, 14, 30, tzinfo=UTC) + timedelta(minutes=minutes)
+    assert post(client, "incident", INCIDENT | {"occurred_at": iso(opened)}, key).status_code == 202
+    worker.drain()
+    (record,) = rows(org, "deployment_records")
+    assert bool(record["caused_incident"]) is caused
+    assert record["incident_id"] == ("INC-1" if caused else None)
+
+
+def test_deploy_naming_no_pr_stores_the_latest_pr_it_shipped(
+    client: TestClient, worker: Worker, org: sa.Engine, key: str
+) -> None:
+    template = orjson.loads((GITHUB_FIXTURES / "pull_request" / "closed.payload.json").read_bytes())
+    opening = orjson.loads((GITHUB_FIXTURES / "pull_request" / "opened.payload.json").read_bytes())
+    opened_at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    for number, merged_hours in ((201, 1), (202, 3)):
+        first = copy.deepcopy(opening)
+        first["number"] = number
+        first["pull_request"].update(
+            number=number, title=f"PAY-{number} change", created_at=iso(opened_at)
+        )
+        first["pull_request"]["head"].update(ref=f"feature/PAY-{number}", sha=f"{number + 1:040x}")
+        assert post_github(client, "pull_request", compact(first)).status_code == 202
+        body = copy.deepcopy(template)
+        body["number"] = number
+        body["pull_request"].update(
+            number=number,
+            title=f"PAY-{number} change",
+            merged=True,
+            created_at=iso(opened_at),
+            merged_at=iso(opened_at + timedelta(hours=merged_hours)),
+            closed_at=iso(opened_at + timedelta(hours=merged_hours)),
+            merge_commit_sha=f"{number:040x}",
+        )
+        body["pull_request"]["head"].update(ref=f"feature/PAY-{number}", sha=f"{number + 1:040x}")
+        assert post_github(client, "pull_request", compact(body)).status_code == 202
+    deploy = DEPLOY | {
+        "repo_full_name": "Codertocat/Hello-World",
+        "deployed_at": iso(opened_at + timedelta(hours=5)),
+        "commit_sha": "f" * 40,
+    }
+    deploy.pop("pr_number")
+    assert post(client, "deployment", deploy, key).status_code == 202
+    worker.drain()
+    (record,) = rows(org, "deployment_records")
+    # both PRs were merged before the deploy: it shipped both, the latest-merged names it
+    assert record["linked_pr_number"] == 202 and record["linked_ticket_id"] == "PAY-202"
+    assert float(record["lead_time_hrs"]) == 5.0
