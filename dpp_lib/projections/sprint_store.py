@@ -64,6 +64,11 @@ def refresh_sprint_snapshots(
         if r.sprint_id is not None
     ]
     members = memberships(changes, seen)
+    by_sprint: dict[str, set[str]] = {}  # each sprint's tickets, found in one pass
+    for ticket, m in members.items():
+        named = set(m.initial) | {x for _, c in m.changes for x in c} | {x for _, x in m.seen}
+        for sprint in named:
+            by_sprint.setdefault(sprint, set()).add(ticket)
     events = item_events(rows, lookups.stage_of)
     now = now_utc()
     out = []
@@ -76,13 +81,7 @@ def refresh_sprint_snapshots(
         )
         if not history and not (s.start_date <= today <= s.end_date):
             continue
-        relevant = {
-            t: m
-            for t, m in members.items()
-            if s.jira_sprint_id in m.initial
-            or any(s.jira_sprint_id in c for _, c in m.changes)
-            or any(x == s.jira_sprint_id for _, x in m.seen)
-        }
+        relevant = {t: members[t] for t in by_sprint.get(s.jira_sprint_id, ())}
         for day in days:
             snap = snapshot(
                 jira_sprint_id=s.jira_sprint_id,
