@@ -47,7 +47,6 @@ def refresh_deploy_links(
         incidents = read.incidents(conn, as_of=EVERYTHING, scope=scope)
         prs = read.prs(conn, as_of=EVERYTHING, scope=scope)
         updates = _links(deploys, incidents, prs, window_minutes)
-        current = {r["record_id"]: r for r in records(deploys)}
         stored = _stored(conn, list(updates))
         for rid, values in updates.items():
             if values["lead_time_hrs"] is KEEP:
@@ -55,7 +54,7 @@ def refresh_deploy_links(
         todo = [
             {"rid": rid, **values}
             for rid, values in updates.items()
-            if any(_differs(stored[rid].get(k), values[k]) for k in FIELDS) and rid in current
+            if any(_differs(stored[rid].get(k), values[k]) for k in FIELDS)
         ]
         if todo:
             d = deployment_records

@@ -93,11 +93,7 @@ def materialise(engine: sa.Engine, *, as_of: datetime) -> MaterialiseReport:
                 forecasts.append(_forecast_row(s.stream_id, day, when))
         for t in ts:
             f = _scoped(frames, Scope(tech_stream_id=t.stream_id))
-            minimum = (
-                int(t.min_contributors or min_contributors)
-                if "min_contributors" in t._fields
-                else min_contributors
-            )
+            minimum = int(t.min_contributors or min_contributors)
             rows = _tech_metrics(
                 f,
                 as_of,
@@ -145,9 +141,10 @@ def materialise(engine: sa.Engine, *, as_of: datetime) -> MaterialiseReport:
 
 
 def _read(conn: sa.Connection, lookups: OrgLookups, as_of: datetime) -> _Frames:
+    moves = read.transitions(conn, lookups, as_of=as_of)
     return _Frames(
-        transitions=read.transitions(conn, lookups, as_of=as_of),
-        items=read.items(conn, lookups, as_of=as_of),
+        transitions=moves,
+        items=read.items(conn, lookups, as_of=as_of, moves=moves),
         cycles=read.cycles(conn, as_of=as_of),
         deploys=read.deploys(conn, as_of=as_of),
         incidents=read.incidents(conn, as_of=as_of),
@@ -178,16 +175,27 @@ def _scoped(frames: _Frames, scope: Scope) -> _Frames:
 Row = tuple[str, float | int | None, str, int | None, int]  # name, value, unit, percentile, n
 
 
+def _cycle_rows(ct: flow.CycleTime) -> list[Row]:
+    return [
+        ("cycle_time", v, "days", q, ct.sample_size)
+        for q, v in ((50, ct.p50), (85, ct.p85), (95, ct.p95))
+    ]
+
+
+def _review_rows(f: _Frames, as_of: datetime, min_contributors: int) -> list[Row]:
+    rt = review.review_turnaround(f.prs, f.reviews, as_of=as_of, min_contributors=min_contributors)
+    return [
+        ("review_turnaround", rt.p50_hours, "hours", 50, rt.sample_size),
+        ("review_turnaround", rt.p85_hours, "hours", 85, rt.sample_size),
+    ]
+
+
 def _delivery_metrics(
     f: _Frames, as_of: datetime, calendar: Any, min_contributors: int
 ) -> tuple[list[Row], float | None, float | None, Any]:
     rows: list[Row] = []
     ct = flow.cycle_time(f.cycles, as_of=as_of)
-    rows += [
-        ("cycle_time", ct.p50, "days", 50, ct.sample_size),
-        ("cycle_time", ct.p85, "days", 85, ct.sample_size),
-        ("cycle_time", ct.p95, "days", 95, ct.sample_size),
-    ]
+    rows += _cycle_rows(ct)
     tp = flow.throughput(f.cycles, as_of=as_of, calendar=calendar)
     rows.append(("throughput", tp.per_week, "per_week", None, tp.sample_size))
     fe = flow.flow_efficiency(f.cycles, as_of=as_of)
@@ -196,11 +204,7 @@ def _delivery_metrics(
     rows.append(("wip", wip.sample_size, "items", None, wip.sample_size))
     de = quality.defect_escape(f.defects, f.cycles, as_of=as_of)
     rows.append(("defect_escape_rate", de.rate, "percent", None, de.sample_size))
-    rt = review.review_turnaround(f.prs, f.reviews, as_of=as_of, min_contributors=min_contributors)
-    rows += [
-        ("review_turnaround", rt.p50_hours, "hours", 50, rt.sample_size),
-        ("review_turnaround", rt.p85_hours, "hours", 85, rt.sample_size),
-    ]
+    rows += _review_rows(f, as_of, min_contributors)
     sc = forecast.sprint_confidence(
         f.cycles, f.sprints, f.snapshots, as_of=as_of, calendar=calendar
     )
@@ -214,16 +218,8 @@ def _tech_metrics(
 ) -> list[Row]:
     rows: list[Row] = []
     ct = flow.cycle_time(f.cycles, as_of=as_of)
-    rows += [
-        ("cycle_time", ct.p50, "days", 50, ct.sample_size),
-        ("cycle_time", ct.p85, "days", 85, ct.sample_size),
-        ("cycle_time", ct.p95, "days", 95, ct.sample_size),
-    ]
-    rt = review.review_turnaround(f.prs, f.reviews, as_of=as_of, min_contributors=min_contributors)
-    rows += [
-        ("review_turnaround", rt.p50_hours, "hours", 50, rt.sample_size),
-        ("review_turnaround", rt.p85_hours, "hours", 85, rt.sample_size),
-    ]
+    rows += _cycle_rows(ct)
+    rows += _review_rows(f, as_of, min_contributors)
     rows += list(_dora_rows(f, as_of, calendar, correlation_minutes))
     return rows
 

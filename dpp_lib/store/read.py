@@ -88,10 +88,17 @@ def transitions(
 
 
 def items(
-    conn: sa.Connection, lookups: OrgLookups, *, as_of: datetime, scope: Scope = Scope()
+    conn: sa.Connection,
+    lookups: OrgLookups,
+    *,
+    as_of: datetime,
+    scope: Scope = Scope(),
+    moves: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every work item's state at ``as_of`` (stage, blocked, ages), rebuilt from its events."""
-    moves = transitions(conn, lookups, as_of=as_of, scope=Scope(scope.delivery_stream_id))
+    """Every work item's state at ``as_of`` (stage, blocked, ages), rebuilt from its events;
+    ``moves``: the ``transitions`` frame for this as_of and delivery scope, if already read."""
+    if moves is None:
+        moves = transitions(conn, lookups, as_of=as_of, scope=Scope(scope.delivery_stream_id))
     latest = _latest_attributes(moves)
     out = []
     for ticket, events in item_events(moves.to_dict("records"), lookups.stage_of).items():
