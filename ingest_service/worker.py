@@ -24,6 +24,7 @@ from dpp_lib.ingest.types import Anonymiser, NormaliseContext
 from dpp_lib.jobs.ingest_batch import Outcome, RawDelivery, make_context, process_raw_batch
 from dpp_lib.projections.deferred import sweep_due
 from dpp_lib.settings import Settings
+from dpp_lib.store import data_versions
 from dpp_lib.store.config_tables import config_version, load_lookups
 from dpp_lib.store.db import is_postgres, make_engine
 from dpp_lib.store.schema import raw_events
@@ -94,6 +95,8 @@ class Worker:
                     except Exception as exc:
                         outcomes[raw.id] = Outcome(error=f"{type(exc).__name__}: {exc}")
             self._mark(conn, raws, outcomes, now)
+            # Cached API answers built on these tables are stale from this commit on.
+            data_versions.bump(conn, {t for o in outcomes.values() for t in o.inserted})
         self.stats.batches += 1
         if any(o.discovered_repositories for o in outcomes.values()):
             self._lookups = None  # the registry grew: read it again next batch
@@ -174,12 +177,15 @@ class Worker:
             return 0, 0
         self._last_sweep = time.monotonic()
         with self.engine.begin() as conn:
-            return sweep_due(
+            resolved, failed = sweep_due(
                 conn,
                 now=now_utc(),
                 delay=timedelta(seconds=self.settings.deferred_enrichment_delay_seconds),
                 max_attempts=self.settings.deferred_enrichment_max_attempts,
             )
+            if resolved:
+                data_versions.bump(conn, ["pr_events", "deployment_records"])
+            return resolved, failed
 
     def drain(self) -> int:
         """Process everything that is due now, then return the count (``dpp worker --once``)."""

@@ -27,7 +27,7 @@ from dpp_lib.metrics import cross_stream, dora, flow, forecast, pulse, quality, 
 from dpp_lib.metrics.common import Scope
 from dpp_lib.orgconfig import CrossStream
 from dpp_lib.projections.sprint_store import refresh_sprint_snapshots
-from dpp_lib.store import read
+from dpp_lib.store import data_versions, read
 from dpp_lib.store.config_tables import load_lookups
 from dpp_lib.store.schema import (
     cross_stream_correlations,
@@ -137,6 +137,7 @@ def materialise(engine: sa.Engine, *, as_of: datetime) -> MaterialiseReport:
             if rows_:
                 conn.execute(table.insert(), rows_)
             report.rows[table.name] = len(rows_)
+        data_versions.bump(conn, [*report.rows, "deployment_records"])
     return report
 
 

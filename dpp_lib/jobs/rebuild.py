@@ -16,6 +16,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from dpp_lib.settings import Settings
+from dpp_lib.store import data_versions
 from dpp_lib.store.config_tables import load_lookups
 from dpp_lib.store.schema import (
     DERIVED_TABLES,
@@ -60,7 +61,8 @@ def rebuild(
             conn.execute(table.delete())
         conn.execute(incident_events.update().values(resolved_at=None, time_to_restore_min=None))
     _projections(engine, progress)
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        data_versions.bump(conn, [t.name for t in (*EVENT_TABLES, *DERIVED_TABLES)])
         for table in DERIVED_TABLES:
             report.counts[table.name] = int(
                 conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()

@@ -74,31 +74,55 @@ def round_or_none(value: float | None, digits: int = 2) -> float | None:
 class Scope:
     """Which rows a metric looks at: one delivery stream, one tech stream, or all (both None).
 
-    A frame is scoped by its ``delivery_stream_id`` column, and by ``tech_stream_id`` or (work
-    items) membership of ``tech_stream_ids``. Callers scope frames before calling a metric;
-    metric functions never filter by stream themselves.
+    ``delivery_in`` / ``tech_in`` restrict further to a set of streams (what a principal may
+    see, spec §3.3); an empty set matches nothing. A frame is scoped by its
+    ``delivery_stream_id`` column, and by ``tech_stream_id`` or (work items) membership of
+    ``tech_stream_ids``. Callers scope frames before calling a metric; metric functions never
+    filter by stream themselves.
     """
 
     delivery_stream_id: object | None = None
     tech_stream_id: object | None = None
+    delivery_in: frozenset[object] | None = None
+    tech_in: frozenset[object] | None = None
 
     @property
     def is_all(self) -> bool:
-        return self.delivery_stream_id is None and self.tech_stream_id is None
+        return (
+            self.delivery_stream_id is None
+            and self.tech_stream_id is None
+            and self.delivery_in is None
+            and self.tech_in is None
+        )
+
+    def delivery_part(self) -> Scope:
+        """Only the delivery-stream conditions."""
+        return Scope(self.delivery_stream_id, None, self.delivery_in, None)
+
+    def tech_part(self) -> Scope:
+        """Only the tech-stream conditions."""
+        return Scope(None, self.tech_stream_id, None, self.tech_in)
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame
         if self.delivery_stream_id is not None:
             out = out[out["delivery_stream_id"] == self.delivery_stream_id]
+        if self.delivery_in is not None:
+            out = out[out["delivery_stream_id"].isin(list(self.delivery_in))]
+        wanted: set[object] | None = None
         if self.tech_stream_id is not None:
-            if "tech_stream_id" in out.columns:
-                out = out[out["tech_stream_id"] == self.tech_stream_id]
-            elif "tech_stream_ids" in out.columns:
-                wanted = self.tech_stream_id
-                out = out[out["tech_stream_ids"].map(lambda ids: bool(ids) and wanted in ids)]
-            else:
-                raise MetricInputError("frame has no tech stream column to scope by")
-        return out
+            wanted = {self.tech_stream_id}
+        if self.tech_in is not None:
+            wanted = set(self.tech_in) if wanted is None else wanted & set(self.tech_in)
+        if wanted is None:
+            return out
+        if "tech_stream_id" in out.columns:
+            return out[out["tech_stream_id"].isin(list(wanted))]
+        if "tech_stream_ids" in out.columns:
+            return out[
+                out["tech_stream_ids"].map(lambda ids: bool(ids) and bool(wanted & set(ids)))
+            ]
+        raise MetricInputError("frame has no tech stream column to scope by")
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

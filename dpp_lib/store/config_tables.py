@@ -25,6 +25,7 @@ from dpp_lib.ingest.lookups import (
 )
 from dpp_lib.ingest.types import JiraFieldIds, StageMapping
 from dpp_lib.orgconfig import FOUND_STAGES, PIPELINE_STAGES, OrgConfig
+from dpp_lib.store import data_versions
 from dpp_lib.store.schema import (
     delivery_streams,
     jira_projects,
@@ -89,6 +90,7 @@ def apply_config(conn: sa.Connection, cfg: OrgConfig) -> Counter[str]:
     _sync_jira_projects(conn, cfg, ds_ids, changes)
     if changes:
         _put_setting(conn, CONFIG_VERSION_KEY, {"sha256": config_fingerprint(cfg)}, changes)
+        data_versions.bump(conn, ["config"])
     return changes
 
 

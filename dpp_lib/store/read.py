@@ -46,8 +46,13 @@ def _frame(name: str, rows: Iterable[Any]) -> pd.DataFrame:
 def _scoped(stmt: Any, table: sa.Table, scope: Scope) -> Any:
     if scope.delivery_stream_id is not None:
         stmt = stmt.where(table.c.delivery_stream_id == scope.delivery_stream_id)
-    if scope.tech_stream_id is not None and "tech_stream_id" in table.c:
-        stmt = stmt.where(table.c.tech_stream_id == scope.tech_stream_id)
+    if scope.delivery_in is not None:
+        stmt = stmt.where(table.c.delivery_stream_id.in_(list(scope.delivery_in)))
+    if "tech_stream_id" in table.c:
+        if scope.tech_stream_id is not None:
+            stmt = stmt.where(table.c.tech_stream_id == scope.tech_stream_id)
+        if scope.tech_in is not None:
+            stmt = stmt.where(table.c.tech_stream_id.in_(list(scope.tech_in)))
     return stmt
 
 
@@ -69,9 +74,9 @@ def transitions(
         w.c.sprint_id,
         w.c.blocking_tech_stream_id,
     ).where(w.c.event_timestamp < as_of)
-    if scope.delivery_stream_id is not None:
+    if scope.delivery_stream_id is not None or scope.delivery_in is not None:
         # whole tickets: a ticket's earlier events may lack the stream derived later
-        tickets = sa.select(w.c.ticket_id).where(w.c.delivery_stream_id == scope.delivery_stream_id)
+        tickets = _scoped(sa.select(w.c.ticket_id), w, scope.delivery_part())
         stmt = stmt.where(w.c.ticket_id.in_(tickets))
     rows = [
         dict(r._mapping) for r in conn.execute(stmt.order_by(w.c.ticket_id, w.c.event_timestamp))
@@ -82,8 +87,8 @@ def transitions(
         if found:
             r["to_stage"] = found[0]
     frame = make_frame("transitions", rows)
-    if scope.tech_stream_id is not None:
-        frame = Scope(tech_stream_id=scope.tech_stream_id).apply(frame)
+    if scope.tech_stream_id is not None or scope.tech_in is not None:
+        frame = scope.tech_part().apply(frame)
     return frame
 
 
@@ -98,7 +103,7 @@ def items(
     """Every work item's state at ``as_of`` (stage, blocked, ages), rebuilt from its events;
     ``moves``: the ``transitions`` frame for this as_of and delivery scope, if already read."""
     if moves is None:
-        moves = transitions(conn, lookups, as_of=as_of, scope=Scope(scope.delivery_stream_id))
+        moves = transitions(conn, lookups, as_of=as_of, scope=scope.delivery_part())
     latest = _latest_attributes(moves)
     out = []
     for ticket, events in item_events(moves.to_dict("records"), lookups.stage_of).items():
@@ -119,8 +124,8 @@ def items(
             }
         )
     frame = make_frame("items", out)
-    if scope.tech_stream_id is not None:
-        frame = Scope(tech_stream_id=scope.tech_stream_id).apply(frame)
+    if scope.tech_stream_id is not None or scope.tech_in is not None:
+        frame = scope.tech_part().apply(frame)
     return frame
 
 
@@ -147,7 +152,7 @@ def cycles(
     stmt = sa.select(*(c.c[k] for k in _columns("cycles", c))).where(c.c.completed_at < as_of)
     if since is not None:
         stmt = stmt.where(c.c.completed_at >= since)
-    stmt = _scoped(stmt, c, Scope(scope.delivery_stream_id))
+    stmt = _scoped(stmt, c, scope.delivery_part())
     frame = _frame("cycles", conn.execute(stmt.order_by(c.c.completed_at, c.c.ticket_id)))
     for column in (
         "lead_time_days",
@@ -158,8 +163,8 @@ def cycles(
         "story_points",
     ):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    if scope.tech_stream_id is not None:
-        frame = Scope(tech_stream_id=scope.tech_stream_id).apply(frame)
+    if scope.tech_stream_id is not None or scope.tech_in is not None:
+        frame = scope.tech_part().apply(frame)
     return frame
 
 
@@ -192,7 +197,7 @@ def incidents(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -
             i.c.incident_id, i.c.event_type, i.c.event_timestamp, i.c.tech_stream_id, i.c.severity
         ).where(i.c.event_timestamp < as_of),
         i,
-        Scope(tech_stream_id=scope.tech_stream_id),
+        scope.tech_part(),
     )
     found: dict[str, dict[str, Any]] = {}
     for row in conn.execute(stmt.order_by(i.c.event_timestamp)):
@@ -302,16 +307,14 @@ def pulse(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> pd
     stmt = _scoped(
         sa.select(*(p.c[k] for k in _columns("pulse", p))).where(p.c.event_timestamp < as_of),
         p,
-        Scope(scope.delivery_stream_id),
+        scope.delivery_part(),
     )
     return _frame("pulse", conn.execute(stmt.order_by(p.c.event_timestamp)))
 
 
 def sprint_frame(conn: sa.Connection, *, scope: Scope = Scope()) -> pd.DataFrame:
     s = sprints
-    stmt = _scoped(
-        sa.select(*(s.c[k] for k in _columns("sprints", s))), s, Scope(scope.delivery_stream_id)
-    )
+    stmt = _scoped(sa.select(*(s.c[k] for k in _columns("sprints", s))), s, scope.delivery_part())
     return _frame("sprints", conn.execute(stmt.order_by(s.c.start_date)))
 
 

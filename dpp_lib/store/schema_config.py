@@ -186,6 +186,17 @@ org_settings = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False, server_default=sa.func.now()),
 )
 
+# Addition: a version per stored-data topic (a table name, "config", "cache:<endpoint>").
+# Writers bump it in the transaction that changes the data; API processes compare versions
+# to invalidate cached answers (spec §7.3.4), across processes.
+data_versions = sa.Table(
+    "data_versions",
+    metadata,
+    sa.Column("topic", sa.String(100), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+)
+
 group_role_mappings = sa.Table(
     "group_role_mappings",
     metadata,
