@@ -21,6 +21,7 @@ class DppError(Exception):
     """Base class for every error the platform raises on purpose."""
 
     code = "dpp_error"
+    http_status = 422  # what the API answers when the error reaches it
 
     def __init__(self, message: str, *, details: list[FieldProblem] | None = None) -> None:
         super().__init__(message)
@@ -68,3 +69,24 @@ class NormaliseError(DppError):
 
     def __post_init__(self) -> None:
         DppError.__init__(self, f"{self.source} delivery {self.delivery_id}: {self.reason}")
+
+
+class BadParameter(DppError):
+    """A query parameter is not acceptable (HTTP 400); ``details`` names the parameter, the
+    value and, where there is a fixed set, the allowed values."""
+
+    code = "bad_request"
+    http_status = 400
+
+    def __init__(self, parameter: str, message: str, *, allowed: list[str] | None = None) -> None:
+        problem = message if not allowed else f"{message}; allowed: {', '.join(allowed)}"
+        super().__init__(f"{parameter}: {problem}", details=[FieldProblem(parameter, problem)])
+        self.parameter = parameter
+        self.allowed = allowed
+
+
+class NotFound(DppError):
+    """What the request names (a stream, a sprint, a PR event) does not exist (HTTP 404)."""
+
+    code = "not_found"
+    http_status = 404

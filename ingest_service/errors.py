@@ -93,7 +93,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DppError)
     async def _dpp_error(request: Request, exc: DppError) -> JsonResponse:
-        return envelope(request, 422, exc.code, exc.message, exc.details)
+        return envelope(request, exc.http_status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JsonResponse:
