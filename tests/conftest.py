@@ -126,3 +126,84 @@ def org(engine: sa.Engine) -> sa.Engine:
     """The database with the test organisation loaded (example.yaml + fixture orgs)."""
     load_test_config(engine)
     return engine
+
+
+DEMO_AS_OF = "2026-11-12T18:00:00Z"  # a Thursday evening, mid-sprint, inside the demo history
+
+
+class DemoOrg:
+    """The demo organisation (84 days to 2026-11-16, seed 11) loaded through the real
+    endpoints and rebuilt, once per backend per test session. Read-only for tests."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.engine = make_engine(url)
+
+
+def _load_demo_org(url: str, base: Path) -> DemoOrg:
+    from dpp_lib.jobs.rebuild import rebuild
+    from dpp_lib.orgconfig import read_config
+    from dpp_lib.store.config_tables import apply_config
+    from ingest_service.demo_load import load_demo
+    from tests.support import EXAMPLE_CONFIG
+
+    secrets_dir = base / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    for name, value in TEST_SECRETS.items():
+        (secrets_dir / name).write_text(value)
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        secrets_dir=secrets_dir,
+        var_dir=base,
+        worker_backoff_seconds=0.0,
+        deferred_enrichment_delay_seconds=0,
+    )
+    org = DemoOrg(url, settings)
+    with org.engine.begin() as conn:
+        apply_config(conn, read_config(EXAMPLE_CONFIG))
+    report = load_demo(
+        settings, days=84, seed=11, until="2026-11-16", config_file=EXAMPLE_CONFIG, progress=False
+    )
+    if report["inbox"]["dead"]:
+        pytest.exit(f"demo load dead-lettered deliveries: {report['inbox']}", returncode=4)
+    rebuild(org.engine, settings)
+    return org
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> DemoOrg:
+    base = tmp_path_factory.mktemp("demo-sqlite")
+    shutil.copy(sqlite_template, base / "demo.sqlite3")
+    return _load_demo_org(f"sqlite:///{base / 'demo.sqlite3'}", base)
+
+
+@pytest.fixture(scope="session")
+def demo_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoOrg]:
+    problem = _pg_reachable()
+    if problem:
+        if IN_CI:
+            pytest.exit(f"CI requires Postgres for the suite: {problem}", returncode=3)
+        pytest.skip(f"Postgres at {PG_URL} is unreachable ({problem})")
+    schema = f"dpp_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'create schema "{schema}"')
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    org = _load_demo_org(url, tmp_path_factory.mktemp("demo-postgres"))
+    yield org
+    org.engine.dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'drop schema "{schema}" cascade')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def demo_org(request: pytest.FixtureRequest) -> DemoOrg:
+    """The demo organisation on each backend (shared by the session: do not write to it)."""
+    org: DemoOrg = request.getfixturevalue(f"demo_{request.param}")
+    return org
