@@ -60,6 +60,30 @@ class Settings(BaseSettings):
     )
     deferred_enrichment_max_attempts: int = Field(12, description="Retries before giving up")
 
+    api_rate_limits: str = Field(
+        "summary=100,trends=60,breakdown=60,drilldown=30",
+        description="Requests per minute per API key and endpoint tier (metrics contract);"
+        " tiers: summary (streams, realtime, diagnostic, forecast, pulse, cross-stream, admin),"
+        " trends, breakdown, drilldown",
+    )
+    api_cache_max_mb: int = Field(256, description="Largest size of the API's response cache")
+    api_cache_enabled: bool = Field(True, description="Cache metric answers (spec §7.3.4)")
+    api_version_poll_seconds: float = Field(
+        1.0, description="How often an API process checks for new data to invalidate its cache"
+    )
+
+    def rate_limits(self) -> dict[str, int]:
+        """``api_rate_limits`` parsed: tier → requests per minute."""
+        out: dict[str, int] = {}
+        for part in self.api_rate_limits.split(","):
+            tier, sep, value = part.partition("=")
+            if not sep or not value.strip().isdigit() or int(value) < 1:
+                raise SettingsError(
+                    f"DPP_API_RATE_LIMITS: {part.strip()!r} is not '<tier>=<requests per minute>'"
+                )
+            out[tier.strip()] = int(value)
+        return out
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

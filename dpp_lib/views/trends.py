@@ -1,0 +1,133 @@
+"""``/metrics/trends``: the DORA four, as a weekly series for one tech stream or as the
+current-window summary of every tech stream the caller may see (API reference units:
+deploys per week or per bucket, change failure rate %, time to restore minutes, lead time
+hours)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dpp_lib.calendar import WorkCalendar
+from dpp_lib.ingest.lookups import OrgLookups
+from dpp_lib.metrics import dora
+from dpp_lib.metrics.common import Scope, Window
+from dpp_lib.store import read
+from dpp_lib.views.common import Org, num
+
+
+def _frames(
+    conn: sa.Connection, scope: Scope, as_of: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return (
+        read.deploys(conn, as_of=as_of, scope=scope),
+        read.incidents(conn, as_of=as_of, scope=scope),
+        read.prs(conn, as_of=as_of, scope=scope),
+    )
+
+
+def trend_series(
+    conn: sa.Connection, lookups: OrgLookups, *, scope: Scope, as_of: datetime, window_days: int
+) -> dict[str, Any]:
+    """One point per week (Monday, org time zone) the window touches; the first and last
+    weeks are clipped to the window (``partial``). Each point is computed by the DORA
+    functions over that week, as known at the week's end (or ``as_of`` for the current
+    week), so a past week's point does not move when later data arrives."""
+    deploys, incidents, prs = _frames(conn, scope, as_of)
+    calendar = lookups.calendar()
+    minutes = lookups.incident_correlation_window_minutes
+    series = []
+    for win, partial in weekly_windows(calendar, as_of=as_of, window_days=window_days):
+        df = dora.deployment_frequency(deploys, window=win, calendar=calendar)
+        cfr = dora.change_failure_rate(
+            deploys, incidents, window=win, correlation_window_minutes=minutes
+        )
+        ttr = dora.time_to_restore(incidents, window=win)
+        lt = dora.lead_time_for_changes(prs, deploys, window=win)
+        series.append(
+            {
+                "weekStart": calendar.week_start(win.start).isoformat(),
+                "deploymentFrequency": df.deploy_count,
+                "changeFailureRate": num(cfr.change_failure_rate, 1),
+                "ttrMedian": num(ttr.ttr_median, 1),
+                "leadTimeP50": num(lt.lead_time_p50, 1),
+                "leadTimeP85": num(lt.lead_time_p85, 1),
+                "failedDeployCount": cfr.failed_count,
+                "incidentCount": ttr.incident_count,
+                "partial": partial,
+            }
+        )
+    return {"series": series}
+
+
+def weekly_windows(
+    calendar: WorkCalendar, *, as_of: datetime, window_days: int
+) -> list[tuple[Window, bool]]:
+    """The Monday weeks (org time zone) that ``[as_of − window_days, as_of)`` touches, each
+    clipped to it, with whether it was clipped."""
+    start = as_of - timedelta(days=window_days)
+    out: list[tuple[Window, bool]] = []
+    week = calendar.week_start(start)
+    while True:
+        lo, hi = _local_midnight(calendar, week), _local_midnight(calendar, week + timedelta(7))
+        if lo >= as_of:
+            break
+        clipped = Window(max(lo, start), min(hi, as_of))
+        out.append((clipped, clipped.start != lo or clipped.end != hi))
+        week += timedelta(days=7)
+    return out
+
+
+def _local_midnight(calendar: WorkCalendar, day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=calendar.zone).astimezone(UTC)
+
+
+def trend_summary(
+    conn: sa.Connection,
+    lookups: OrgLookups,
+    org: Org,
+    *,
+    scope: Scope,
+    as_of: datetime,
+    window_days: int,
+) -> dict[str, Any]:
+    """Every covered tech stream's DORA figures over the trailing window."""
+    deploys, incidents, prs = _frames(conn, scope, as_of)
+    calendar = lookups.calendar()
+    minutes = lookups.incident_correlation_window_minutes
+    rows = []
+    for t in org.tech_in(scope):
+        own = Scope(tech_stream_id=t.stream_id)
+        d, i, p = own.apply(deploys), own.apply(incidents), own.apply(prs)
+        df = dora.deployment_frequency(d, as_of=as_of, window_days=window_days, calendar=calendar)
+        cfr = dora.change_failure_rate(
+            d, i, as_of=as_of, window_days=window_days, correlation_window_minutes=minutes
+        )
+        ttr = dora.time_to_restore(i, as_of=as_of, window_days=window_days)
+        lt = dora.lead_time_for_changes(p, d, as_of=as_of, window_days=window_days)
+        rows.append(
+            {
+                "techStreamId": str(t.stream_id),
+                "techStreamName": t.display_name,
+                "techStream": t.name,
+                "deploymentFrequency": num(df.deployment_frequency),
+                "changeFailureRate": num(cfr.change_failure_rate, 1),
+                "ttrMedian": num(ttr.ttr_median, 1),
+                "ttrMean": num(ttr.ttr_mean, 1),
+                "leadTimeP50": num(lt.lead_time_p50, 1),
+                "leadTimeP85": num(lt.lead_time_p85, 1),
+                "deployCount": df.deploy_count,
+                "incidentCount": ttr.incident_count,
+                "leadTimeDeployCount": lt.lead_time_deploy_count,
+                "levels": {
+                    "deploymentFrequency": df.level,
+                    "changeFailureRate": cfr.level,
+                    "ttr": ttr.level,
+                    "leadTime": lt.level,
+                },
+            }
+        )
+    return {"dora": rows}

@@ -1,0 +1,193 @@
+"""The API's response cache (spec §7.3.4): rendered answers by endpoint, parameters and the
+caller's visible streams, each kept for its endpoint's TTL and dropped as soon as a data
+version it was computed from moves (``dpp_lib.store.data_versions``: the worker bumps them in
+the transaction that stores events, so a cached answer never outlives the data it shows by
+more than one version poll). Least recently used entries go first when the cache is full.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from dpp_lib.store import data_versions
+from dpp_lib.store.schema import EVENT_TABLES
+
+EVENTS = tuple(t.name for t in EVENT_TABLES)
+WORK = ("work_item_events", "work_item_field_changes", "sprint_snapshots")
+DELIVERY_SYSTEMS = ("cicd_events", "incident_events", "pr_events", "deployment_records")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An endpoint's TTL (spec §7.3.4) and the data topics its answers are built from."""
+
+    ttl_seconds: float
+    topics: tuple[str, ...]
+
+
+POLICIES: dict[str, Policy] = {
+    "streams/delivery": Policy(300, ()),
+    "streams/tech": Policy(300, ()),
+    "sprints": Policy(300, WORK),
+    "metrics/realtime": Policy(30, WORK),
+    "metrics/diagnostic": Policy(900, (*WORK, "defect_events", "pr_events")),
+    "metrics/trends": Policy(300, DELIVERY_SYSTEMS),
+    "metrics/forecast": Policy(3600, WORK),
+    "metrics/pulse": Policy(86_400, ("pulse_responses",)),
+    "metrics/cross-stream": Policy(300, WORK),
+    "metrics/breakdown": Policy(300, (*EVENTS, "deployment_records", "sprint_snapshots")),
+    "metrics/drilldown": Policy(300, (*EVENTS, "deployment_records", "sprint_snapshots")),
+    "admin/data-quality": Policy(900, (*EVENTS, "deployment_records")),
+    "admin/integration-health": Policy(30, ()),
+}
+ALWAYS = ("config", "cache:*")  # every answer depends on the org config and a manual flush
+
+
+@dataclass
+class _Entry:
+    body: bytes
+    expires: float
+    versions: tuple[tuple[str, int], ...]
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0  # misses because a data version moved
+    evictions: int = 0
+    invalidations: int = 0
+    by_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class VersionWatcher:
+    """The data versions, re-read from the database at most every ``interval`` seconds."""
+
+    def __init__(self, engine: sa.Engine, interval: float = 1.0) -> None:
+        self.engine, self.interval = engine, interval
+        self._versions: dict[str, int] = {}
+        self._read_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def current(self, *, now: float | None = None) -> Mapping[str, int]:
+        now = time.monotonic() if now is None else now
+        if now - self._read_at >= self.interval:
+            with self._lock:
+                if now - self._read_at >= self.interval:
+                    with self.engine.connect() as conn:
+                        self._versions = data_versions.current(conn)
+                    self._read_at = now
+        return self._versions
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_bytes, self.enabled, self.clock = max_bytes, enabled, clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.stats = CacheStats()
+
+    @staticmethod
+    def key(endpoint: str, params: Iterable[tuple[str, str]], scope_key: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in sorted(params))
+        return f"{endpoint}?{query}#{scope_key}"
+
+    @staticmethod
+    def endpoint_of(key: str) -> str:
+        return key.split("?", 1)[0]
+
+    def get(self, key: str, versions: Mapping[str, int]) -> bytes | None:
+        if not self.enabled:
+            return None
+        endpoint = self.endpoint_of(key)
+        counts = self.stats.by_endpoint.setdefault(endpoint, {"hits": 0, "misses": 0})
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires > self.clock():
+                if all(versions.get(t, 0) == v for t, v in entry.versions):
+                    self._entries.move_to_end(key)
+                    self.stats.hits += 1
+                    counts["hits"] += 1
+                    return entry.body
+                self.stats.stale += 1
+            if entry is not None:
+                self._drop(key)
+            self.stats.misses += 1
+            counts["misses"] += 1
+            return None
+
+    def put(self, key: str, body: bytes, versions: Mapping[str, int]) -> None:
+        if not self.enabled or len(body) > self.max_bytes:
+            return
+        endpoint = self.endpoint_of(key)
+        policy = POLICIES[endpoint]
+        topics = (*ALWAYS, f"cache:{endpoint}", *policy.topics)
+        entry = _Entry(
+            body,
+            self.clock() + policy.ttl_seconds,
+            tuple((t, versions.get(t, 0)) for t in sorted(set(topics))),
+        )
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            self._entries[key] = entry
+            self._size += len(body)
+            while self._size > self.max_bytes and self._entries:
+                self._drop(next(iter(self._entries)))
+                self.stats.evictions += 1
+
+    def invalidate(self, *, keys: Iterable[str] = (), pattern: str | None = None) -> int:
+        """Drop the named keys and every key whose endpoint (or whole key) matches the glob
+        ``pattern``; returns how many were dropped here."""
+        wanted = set(keys)
+        with self._lock:
+            doomed = [k for k in self._entries if k in wanted or _matches(k, pattern)]
+            for k in doomed:
+                self._drop(k)
+            self.stats.invalidations += len(doomed)
+            return len(doomed)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        self._size -= len(entry.body)
+
+    def snapshot(self) -> dict[str, object]:
+        s = self.stats
+        total = s.hits + s.misses
+        with self._lock:
+            entries, size = len(self._entries), self._size
+        return {
+            "enabled": self.enabled,
+            "hit_rate": round(s.hits / total, 4) if total else None,
+            "total_requests": total,
+            "cache_hits": s.hits,
+            "cache_misses": s.misses,
+            "stale_misses": s.stale,
+            "evicted_entries": s.evictions,
+            "invalidated_entries": s.invalidations,
+            "entries": entries,
+            "current_size_bytes": size,
+            "max_size_bytes": self.max_bytes,
+            "by_endpoint": {k: dict(v) for k, v in sorted(s.by_endpoint.items())},
+            "ttl_seconds": {k: p.ttl_seconds for k, p in POLICIES.items()},
+        }
+
+
+def _matches(key: str, pattern: str | None) -> bool:
+    if pattern is None:
+        return False
+    return fnmatch.fnmatch(ResponseCache.endpoint_of(key), pattern) or fnmatch.fnmatch(key, pattern)
