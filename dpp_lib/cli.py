@@ -342,6 +342,7 @@ def metrics_materialise(
 ) -> None:
     """Write the day's computed tables for every stream (re-running replaces the day)."""
     from dpp_lib.jobs.materialise import materialise
+    from dpp_lib.views.alerts import computation_alerts
 
     moment = datetime.now(UTC)
     if as_of is not None:
@@ -352,7 +353,9 @@ def metrics_materialise(
         if moment.tzinfo is None:
             _fail(f"--as-of {as_of!r} has no time zone (add Z or +01:00)")
     settings = _settings()
-    report = materialise(_engine(settings), as_of=moment)
+    engine = _engine(settings)
+    with computation_alerts(engine, job="materialise"):  # failure: HIGH alert until a success
+        report = materialise(engine, as_of=moment)
     typer.echo(json.dumps({"metric_date": report.metric_date.isoformat(), **report.rows}))
 
 
