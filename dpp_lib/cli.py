@@ -29,12 +29,14 @@ apikey_app = typer.Typer(
 inbox_app = typer.Typer(help="The raw event inbox", no_args_is_help=True)
 secrets_app = typer.Typer(help="Secrets in DPP_SECRETS_DIR", no_args_is_help=True)
 metrics_app = typer.Typer(help="The metric engine", no_args_is_help=True)
+api_app = typer.Typer(help="The platform API", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(api_app, name="api")
 
 
 def _settings() -> Settings:
@@ -301,6 +303,24 @@ def demo(
     except DppError as exc:
         _fail(exc.message)
     typer.echo(json.dumps(report, indent=2))
+
+
+@api_app.command("examples")
+def api_examples(
+    write: Annotated[bool, typer.Option(help="Write ingest_service/openapi_examples.json")] = False,
+) -> None:
+    """Regenerate the OpenAPI examples: real answers of the demo organisation (about 40 s)."""
+    from ingest_service.examples import generate_from_demo
+    from ingest_service.examples import write as write_examples
+    from ingest_service.openapi import EXAMPLES_FILE
+
+    _setup_logging()
+    found = generate_from_demo()
+    if write:
+        write_examples(found, EXAMPLES_FILE)
+        typer.echo(f"wrote {len(found)} examples to {EXAMPLES_FILE}")
+    else:
+        typer.echo(json.dumps(found, indent=1, ensure_ascii=False))
 
 
 @app.command("rebuild")

@@ -14,7 +14,7 @@ from dpp_lib.settings import Settings
 from ingest_service import errors
 from ingest_service.middleware import RequestIdMiddleware
 from ingest_service.responses import JsonResponse
-from ingest_service.routes import events, ops, webhooks
+from ingest_service.routes import admin, events, metrics, ops, streams, webhooks
 from ingest_service.state import ServiceState
 
 GC_GEN0_THRESHOLD = 20_000
@@ -42,9 +42,12 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     )
     app.state.dpp = dpp
     errors.install(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, latency=dpp.latency)
     app.include_router(webhooks.router)
     app.include_router(events.router)
+    app.include_router(streams.router)
+    app.include_router(metrics.router)
+    app.include_router(admin.router)
     app.include_router(ops.router)
     logging.getLogger(__name__).info("DPP API ready")
     return app

@@ -7,6 +7,7 @@ more than one version poll). Least recently used entries go first when the cache
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import threading
 import time
@@ -86,6 +87,10 @@ class VersionWatcher:
                     self._read_at = now
         return self._versions
 
+    def expire(self) -> None:
+        """Read the versions again on the next call (after this process bumped one)."""
+        self._read_at = -float("inf")
+
 
 class ResponseCache:
     def __init__(
@@ -110,7 +115,9 @@ class ResponseCache:
     def endpoint_of(key: str) -> str:
         return key.split("?", 1)[0]
 
-    def get(self, key: str, versions: Mapping[str, int]) -> bytes | None:
+    def get(self, key: str, versions: Mapping[str, int], *, count: bool = True) -> bytes | None:
+        """The cached answer, if fresh; ``count=False`` for a second look at the same request
+        (after waiting for another request's computation)."""
         if not self.enabled:
             return None
         endpoint = self.endpoint_of(key)
@@ -120,14 +127,21 @@ class ResponseCache:
             if entry is not None and entry.expires > self.clock():
                 if all(versions.get(t, 0) == v for t, v in entry.versions):
                     self._entries.move_to_end(key)
-                    self.stats.hits += 1
-                    counts["hits"] += 1
+                    if count:
+                        self.stats.hits += 1
+                        counts["hits"] += 1
+                    elif self.stats.misses:  # it waited on a miss that another request paid
+                        self.stats.misses -= 1
+                        self.stats.hits += 1
+                        counts["misses"] -= 1
+                        counts["hits"] += 1
                     return entry.body
-                self.stats.stale += 1
+                self.stats.stale += count
             if entry is not None:
                 self._drop(key)
-            self.stats.misses += 1
-            counts["misses"] += 1
+            if count:
+                self.stats.misses += 1
+                counts["misses"] += 1
             return None
 
     def put(self, key: str, body: bytes, versions: Mapping[str, int]) -> None:
@@ -191,3 +205,19 @@ def _matches(key: str, pattern: str | None) -> bool:
     if pattern is None:
         return False
     return fnmatch.fnmatch(ResponseCache.endpoint_of(key), pattern) or fnmatch.fnmatch(key, pattern)
+
+
+class SingleFlight:
+    """One computation per cache key at a time; later callers wait and take the cached answer
+    (a burst of identical cold requests costs one computation, not fifty)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[key] = asyncio.Lock()
+        return lock

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dpp_lib.errors import DppError, FieldProblem
+from dpp_lib.store.types import now_utc
 from ingest_service.responses import JsonResponse
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,10 @@ class ApiError(Exception):
         code: str | None = None,
         details: list[FieldProblem] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        self.extra = extra or {}
         self.status = status
         self.message = message
         self.code = code or CODES.get(status, "error")
@@ -61,6 +64,7 @@ def envelope(
     message: str,
     details: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JsonResponse:
     rid = request_id(request)
     body: dict[str, Any] = {
@@ -70,8 +74,10 @@ def envelope(
             "code": code,
             "message": message,
             "details": [d.as_dict() for d in details or []],
+            **(extra or {}),
         },
         "request_id": rid,
+        "timestamp": now_utc(),
     }
     return JsonResponse(body, status_code=status, headers=headers)
 
@@ -89,7 +95,9 @@ def problems_from_pydantic(errors: list[Any], *, skip: int = 0) -> list[FieldPro
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JsonResponse:
-        return envelope(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
+        return envelope(
+            request, exc.status, exc.code, exc.message, exc.details, exc.headers, exc.extra
+        )
 
     @app.exception_handler(DppError)
     async def _dpp_error(request: Request, exc: DppError) -> JsonResponse:

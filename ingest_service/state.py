@@ -16,7 +16,10 @@ from dpp_lib.ingest.types import Anonymiser
 from dpp_lib.settings import Settings, warn_missing_webhook_secrets
 from dpp_lib.store.config_tables import config_version, load_lookups
 from dpp_lib.store.db import make_engine
+from ingest_service.cache import ResponseCache, SingleFlight, VersionWatcher
 from ingest_service.inbox import Inbox, make_inbox
+from ingest_service.middleware import LatencyWindow
+from ingest_service.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,11 @@ class ServiceState:
     github_secret: bytes | None
     jira_secret: bytes | None
     anonymise: Anonymiser
+    cache: ResponseCache
+    versions: VersionWatcher
+    rate_limiter: RateLimiter
+    latency: LatencyWindow = field(default_factory=LatencyWindow)
+    single_flight: SingleFlight = field(default_factory=SingleFlight)
     _lookups: OrgLookups | None = None
     _lookups_checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -47,6 +55,12 @@ class ServiceState:
             github_secret=settings.read_secret("github_webhook_secret"),
             jira_secret=settings.read_secret("jira_webhook_secret"),
             anonymise=make_anonymiser(settings.anonymisation_key()),
+            cache=ResponseCache(
+                max_bytes=settings.api_cache_max_mb * 1024 * 1024,
+                enabled=settings.api_cache_enabled,
+            ),
+            versions=VersionWatcher(engine, settings.api_version_poll_seconds),
+            rate_limiter=RateLimiter(settings.rate_limits()),
         )
 
     async def lookups(self) -> OrgLookups:
@@ -60,6 +74,18 @@ class ServiceState:
         if fresh and current is not None:
             return current
         return await run_in_threadpool(self._refresh_lookups)
+
+    def lookups_sync(self) -> OrgLookups:
+        """``lookups`` for code already running in the threadpool."""
+        with self._lock:
+            current = self._lookups
+            fresh = (
+                current is not None
+                and time.monotonic() - self._lookups_checked < LOOKUPS_TTL_SECONDS
+            )
+        if fresh and current is not None:
+            return current
+        return self._refresh_lookups()
 
     def _refresh_lookups(self) -> OrgLookups:
         now = time.monotonic()

@@ -114,7 +114,7 @@ class Scope:
             wanted = {self.tech_stream_id}
         if self.tech_in is not None:
             wanted = set(self.tech_in) if wanted is None else wanted & set(self.tech_in)
-        if wanted is None:
+        if wanted is None or out.empty:
             return out
         if "tech_stream_id" in out.columns:
             return out[out["tech_stream_id"].isin(list(wanted))]

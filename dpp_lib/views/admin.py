@@ -66,7 +66,7 @@ def data_quality_report(
                 for name, r in rates.items()
                 if r["below_target"]
             ]
-    out: dict[str, Any] = {API_NAMES[n]: num(r.value, 1) for n, r in overall.rates.items()}
+    out: dict[str, Any] = {API_NAMES[n]: num(r.value) for n, r in overall.rates.items()}
     out["pulseStreamsSampled"] = _pulse_streams(visible, overall.window.start, as_of)
     out["targets"] = {API_NAMES[n]: r.target for n, r in overall.rates.items()}
     out["sampleSizes"] = {API_NAMES[n]: r.denominator for n, r in overall.rates.items()}
@@ -94,7 +94,7 @@ def stream_rates(
     result = _quality(scoped, as_of, window_days, stream.team_size)
     return {
         name: {
-            "value": num(r.value, 1),
+            "value": num(r.value),
             "target": r.target,
             "numerator": r.numerator,
             "denominator": r.denominator,

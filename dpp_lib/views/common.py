@@ -84,12 +84,13 @@ def load_org(conn: sa.Connection) -> Org:
     return Org(delivery, tech, settings)
 
 
-def num(value: Any, digits: int = 2) -> float | None:
-    """A metric value as a JSON number: None for missing/NaN, rounded."""
+def num(value: Any) -> float | None:
+    """A metric value as a JSON number (the metric functions round their results): None
+    for missing, NaN or infinite."""
     if value is None:
         return None
     f = float(value)
-    return None if math.isnan(f) or math.isinf(f) else round(f, digits)
+    return None if math.isnan(f) or math.isinf(f) else f
 
 
 def iso(value: date | datetime | None) -> str | None:

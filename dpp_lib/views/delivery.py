@@ -48,7 +48,7 @@ def realtime(
             {
                 "ticket_id": a.ticket_id,
                 "stage": a.stage,
-                "age_hours": num(a.age_hours, 1),
+                "age_hours": num(round(a.age_hours, 1)),
                 "is_blocked": a.is_blocked,
             }
             for a in wip.oldest
@@ -96,7 +96,7 @@ def _confidence(
         "stream_id": str(stream_id),
         "stream": name,
         "sprint_id": None if sc.sprint_id is None else str(sc.sprint_id),
-        "confidence_pct": num(sc.confidence_pct, 1),
+        "confidence_pct": num(sc.confidence_pct),
         "remaining_count": sc.remaining_count,
         "working_days_left": sc.working_days_left,
         "simulations": sc.simulations,

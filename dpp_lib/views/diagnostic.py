@@ -33,7 +33,7 @@ def diagnostic(
     )
     return {
         "flow_efficiency": {
-            "percentage": num(fe.flow_efficiency_pct, 1),
+            "percentage": num(fe.flow_efficiency_pct),
             "active_days": num(fe.active_days),
             "wait_days": num(fe.wait_days),
             "queues": [
@@ -43,13 +43,13 @@ def diagnostic(
             "sample_size": fe.sample_size,
         },
         "defect_escape": {
-            "rate": num(de.rate, 1),
+            "rate": num(de.rate),
             "defect_count": de.defect_count,
             "total_defects": de.total_defects,
             "total_completed": de.total_completed,
             "matrix": {k: dict(v) for k, v in de.matrix.items()},
             "by_found_stage": dict(de.by_found_stage),
-            "unattributed_pct": num(de.unattributed_pct, 1),
+            "unattributed_pct": num(de.unattributed_pct),
             "sample_size": de.sample_size,
         },
         "pr_review_turnaround": {

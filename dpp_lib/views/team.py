@@ -21,7 +21,8 @@ def pulse_view(
     """The last ``periods`` survey months of every covered delivery stream; a period with
     fewer than the minimum responses is suppressed (averages null)."""
     responses = read.pulse(conn, as_of=as_of, scope=scope)
-    result = pulse.team_pulse(responses, as_of=as_of, team_sizes=org.team_sizes(), periods=periods)
+    sizes = {s.stream_id: s.team_size for s in org.delivery_in(scope) if s.team_size is not None}
+    result = pulse.team_pulse(responses, as_of=as_of, team_sizes=sizes, periods=periods)
     return {
         "aggregates": [
             {
@@ -30,7 +31,7 @@ def pulse_view(
                 "survey_period": a.survey_period,
                 "response_count": a.response_count,
                 "team_size": a.team_size,
-                "response_rate_pct": num(a.response_rate_pct, 1),
+                "response_rate_pct": num(a.response_rate_pct),
                 "is_suppressed": a.suppressed,
                 "pace_avg": num(a.pace_avg),
                 "pace_trend": num(a.pace_trend),
@@ -105,7 +106,7 @@ def cross_stream_view(
             "impacted_stream_count": c.impacted_stream_count,
             "impacted_delivery_streams": named(c.impacted_delivery_streams),
             "blocked_delivery_streams": named(c.blocked_delivery_streams),
-            "avg_confidence_pct": num(c.avg_confidence_pct, 1),
+            "avg_confidence_pct": num(c.avg_confidence_pct),
             "avg_cycle_time_p85": num(c.avg_cycle_time_p85),
             "severity": c.severity.upper(),
             "computed_at": as_of,
