@@ -14,7 +14,7 @@ from dpp_lib.settings import Settings
 from ingest_service import errors
 from ingest_service.middleware import RequestIdMiddleware
 from ingest_service.responses import JsonResponse
-from ingest_service.routes import admin, events, metrics, ops, streams, webhooks
+from ingest_service.routes import admin, docs, events, metrics, ops, streams, webhooks
 from ingest_service.state import ServiceState
 
 GC_GEN0_THRESHOLD = 20_000
@@ -39,6 +39,8 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         version=__version__,
         description="Ingests Jira, GitHub, CI/CD, monitoring and survey events; serves metrics.",
         default_response_class=JsonResponse,
+        docs_url=None,  # served from local files (routes/docs.py)
+        redoc_url=None,
     )
     app.state.dpp = dpp
     errors.install(app)
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.include_router(metrics.router)
     app.include_router(admin.router)
     app.include_router(ops.router)
+    docs.install(app)
     logging.getLogger(__name__).info("DPP API ready")
     return app
 

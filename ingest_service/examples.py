@@ -15,17 +15,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from dpp_lib.errors import DppError
 from dpp_lib.settings import Settings
 from dpp_lib.store.api_keys import create_key
+from dpp_lib.store.config_tables import load_lookups
 from dpp_lib.store.db import make_engine
+from dpp_lib.store.pr_links import check_ticket_key
+from dpp_lib.store.schema import pr_events, work_item_events
 from ingest_service.app import create_app
 
 EXAMPLE_AS_OF = "2026-11-12T18:00:00Z"
 DEMO_DAYS, DEMO_SEED, DEMO_UNTIL = 84, 11, "2026-11-16"  # as tests/conftest.py's demo_org
 KEEP = 3
-VOLATILE = ("computed_at", "request_id", "timestamp", "evaluated_at")
+# Values of the moment the examples were made (they differ on every run).
+VOLATILE = ("computed_at", "request_id", "timestamp", "evaluated_at", "triggeredAt", "lastEventAt")
 
 # endpoint → (method, path, query); streams of the example organisation (config/example.yaml)
 REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -50,8 +56,22 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"metric": "cycle_time", "stream": "payments", "limit": 3},
     ),
     "admin/data-quality": ("GET", "/api/v1/admin/data-quality", {}),
+    "admin/integration-health": ("GET", "/api/v1/admin/integration-health", {}),
+    "admin/system-alerts": ("GET", "/api/v1/admin/system-alerts", {}),
+    "cache/stats": ("GET", "/api/v1/cache/stats", {}),
+    "cache/invalidate": ("POST", "/api/v1/cache/invalidate", {"pattern": "metrics/*"}),
+    "pr-events/link-ticket": ("POST", "/api/v1/pr-events/{event_id}/link-ticket", {}),
 }
-NO_AS_OF = ("streams/delivery", "streams/tech", "sprints")
+NO_AS_OF = (
+    "streams/delivery",
+    "streams/tech",
+    "sprints",
+    "admin/integration-health",
+    "admin/system-alerts",
+    "cache/stats",
+    "cache/invalidate",
+    "pr-events/link-ticket",
+)
 
 
 def generate(settings: Settings) -> dict[str, Any]:
@@ -61,6 +81,7 @@ def generate(settings: Settings) -> dict[str, Any]:
         _, token = create_key(
             conn, name="openapi examples", permissions=["metrics:read", "admin"], expires_days=1
         )
+        pr_event, ticket = _unlinked_pr(conn)
     engine.dispose()
     out: dict[str, Any] = {}
     with TestClient(create_app(settings)) as client:
@@ -68,13 +89,50 @@ def generate(settings: Settings) -> dict[str, Any]:
             params = dict(query)
             if name not in NO_AS_OF:
                 params["as_of"] = EXAMPLE_AS_OF
+            body: dict[str, Any] | None = None
+            if method == "POST":
+                body, params = params, {}
+            if name == "pr-events/link-ticket":
+                path, body = path.format(event_id=pr_event), {"ticket_id": ticket}
             answer = client.request(
-                method, path, params=params, headers={"Authorization": f"Bearer {token}"}
+                method,
+                path,
+                params=params,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
             )
             if answer.status_code != 200:
                 raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:300]}")
             out[name] = _trim(answer.json())
     return out
+
+
+def _unlinked_pr(conn: sa.Connection) -> tuple[str, str]:
+    """The first unlinked PR of the demo and a ticket its tech stream accepts."""
+    lookups = load_lookups(conn)
+    e = pr_events
+    prs = conn.execute(
+        sa.select(e.c.event_id, e.c.tech_stream_id)
+        .where(e.c.event_type == "opened", e.c.linked_ticket_id.is_(None))
+        .order_by(e.c.event_timestamp, e.c.pr_number)
+    ).all()
+    tickets = conn.execute(
+        sa.select(work_item_events.c.ticket_id)
+        .where(
+            work_item_events.c.event_type == "created",
+            work_item_events.c.delivery_stream_id.is_not(None),
+        )
+        .order_by(work_item_events.c.event_timestamp, work_item_events.c.ticket_id)
+    ).scalars()
+    keys = list(tickets)
+    for event_id, tech_stream_id in prs:
+        for key in keys:
+            try:
+                check_ticket_key(key, lookups, tech_stream_id=tech_stream_id)
+            except DppError:
+                continue
+            return str(event_id), key
+    raise RuntimeError("the demo organisation has no unlinked PR to link")
 
 
 def generate_from_demo() -> dict[str, Any]:

@@ -297,7 +297,7 @@ def test_pulse_is_hashed_on_arrival_and_upserted(
 
 def test_request_id_and_api_version_on_every_response(client: TestClient, org: sa.Engine) -> None:
     r = post(client, "deployment", DEPLOY, None)
-    assert r.headers["x-api-version"] == "1"
+    assert r.headers["x-api-version"] == "1.0"
     assert r.json()["request_id"] == r.headers["x-request-id"]
     assert client.get("/health").headers["x-request-id"]
     mine = uuid.uuid4().hex
