@@ -20,7 +20,9 @@ Rules:
 - ``reviewer_hashes``: distinct reviewers, sorted; ``reviewer_count`` their number.
 - ``lines_changed`` = added + removed of the latest event that has both; ``files_changed``
   of the latest event that has it. ``tech_stream_id``, ``delivery_stream_id`` and
-  ``linked_ticket_id``: the latest non-null value (enrichment may fill them in late).
+  ``linked_ticket_id``: the latest non-null value (enrichment may fill them in late) — but a
+  manual link (``link_method = 'manual'``) outranks any later automatic one, and the
+  delivery stream it derived comes with it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ EVENT_COLUMNS = (
     "tech_stream_id",
     "delivery_stream_id",
     "linked_ticket_id",
+    "link_method",
     "author_hash",
     "reviewer_hash",
     "review_state",
@@ -170,6 +173,12 @@ def pr_cycle(events: Iterable[Mapping[str, Any]]) -> PrCycle | None:
     sized = [e for e in sized if e.get("lines_removed") is not None]
     files = [e["files_changed"] for e in ordered if e.get("files_changed") is not None]
     latest = {c: _latest(ordered, c) for c in LATEST}
+    manual = [e for e in ordered if e.get("link_method") == "manual" and e.get("linked_ticket_id")]
+    if manual:  # a person's link outranks what a later event's branch or title suggests
+        latest["linked_ticket_id"] = manual[-1]["linked_ticket_id"]
+        latest["delivery_stream_id"] = (
+            _latest(manual, "delivery_stream_id") or latest["delivery_stream_id"]
+        )
     return PrCycle(
         repo_id=opened.get("repo_id"),
         pr_number=opened["pr_number"],

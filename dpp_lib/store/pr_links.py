@@ -9,9 +9,11 @@ settles deferred enrichment, bumps the data versions and writes the audit log â€
 caller's transaction. Linking a PR to the ticket it is already manually linked to changes
 nothing.
 
-Known limit: a later webhook event of the PR whose branch, title or body names a ticket
-carries that ticket, and the PR's record takes the latest event's; such a PR must be linked
-again.
+A later webhook event of the PR whose branch, title or body names another ticket carries
+that ticket on its own row, but the PR's record (``pr_cycles``, what every metric reads)
+keeps the manual link. Known limit: ``dpp rebuild --from-inbox`` re-normalises the events
+from the inbox, where manual links are not, so they must be linked again (the audit log
+lists them).
 """
 
 from __future__ import annotations

@@ -353,3 +353,25 @@ def test_prs_without_repo_or_tech_stream_get_no_record(org: sa.Engine, ids: dict
         written = refresh_pr_cycles(conn, [(ids["repo_id"], 7), (None, 8), (ids["repo_id"], 404)])
     assert written == 0
     assert cycles(org) == {}
+
+
+def test_a_manual_link_outranks_a_later_automatic_one() -> None:
+    pay, lend = uuid.uuid4(), uuid.uuid4()
+    events = [
+        ev("opened", t(1), linked_ticket_id="PAY-1", delivery_stream_id=pay),
+        ev(
+            "review_submitted",
+            t(2),
+            reviewer_hash=person("rev"),
+            review_state="commented",
+            linked_ticket_id="LEND-7",
+            link_method="manual",
+            delivery_stream_id=lend,
+        ),
+        ev("merged", t(3), linked_ticket_id="PAY-1", link_method="branch", delivery_stream_id=pay),
+    ]
+    cycle = pr_cycle(events)
+    assert cycle is not None
+    assert (cycle.linked_ticket_id, cycle.delivery_stream_id) == ("LEND-7", lend)
+    no_manual = pr_cycle([e | {"link_method": None} for e in events])
+    assert no_manual is not None and no_manual.linked_ticket_id == "PAY-1"
