@@ -76,7 +76,7 @@ def validate_body(model: type[M], data: dict[str, Any]) -> M:
         raise ApiError(422, f"invalid field(s): {names}", details=details) from None
 
 
-async def bearer_key(request: Request, state: ServiceState, permission: str) -> ApiKey:
+async def bearer_key(request: Request, state: ServiceState, permission: str | None) -> ApiKey:
     """The request's API key: 401 when missing/unknown/revoked/expired, 403 without permission."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -93,6 +93,6 @@ async def bearer_key(request: Request, state: ServiceState, permission: str) -> 
         raise ApiError(401, "API key has been revoked", headers={"WWW-Authenticate": "Bearer"})
     if not key.usable(now_utc()):
         raise ApiError(401, "API key has expired", headers={"WWW-Authenticate": "Bearer"})
-    if permission not in key.permissions:
+    if permission is not None and permission not in key.permissions:
         raise ApiError(403, f"API key lacks the '{permission}' permission")
     return key
