@@ -11,7 +11,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dpp_lib.metrics import cross_stream, data_quality, dora, flow, forecast, pulse, quality, review
+from dpp_lib.metrics import (
+    cross_stream,
+    data_quality,
+    dora,
+    dora_trend,
+    flow,
+    forecast,
+    pulse,
+    quality,
+    review,
+)
 from dpp_lib.metrics.common import Scope
 from dpp_lib.store import read
 from dpp_lib.store.config_tables import load_lookups
@@ -72,6 +82,9 @@ def metric_calls(
         "time_to_restore": lambda: dora.time_to_restore(incidents, as_of=as_of, window_days=w),
         "lead_time_for_changes": lambda: dora.lead_time_for_changes(
             prs, deploys, as_of=as_of, window_days=w
+        ),
+        "dora_trend": lambda: dora_trend.dora_trend(
+            deploys, incidents, prs, as_of=as_of, window_days=w, calendar=cal
         ),
         "sprint_confidence": lambda: forecast.sprint_confidence(
             cycles, sprints, snapshots, as_of=as_of, calendar=cal

@@ -536,7 +536,8 @@ def _ship(
         for sha in {_sha(merge_sha), _sha(head_sha)} - {None}:
             by_sha.setdefault((repo, str(sha)), []).append(int(pos))
 
-    opened_at = pr_table["opened_at"]
+    opened_at = pr_table["opened_at"].tolist()  # plain lists: scalar access in the loops
+    deployed_at = table["deployed_at"].tolist()
     explicit: dict[int, int] = {}
     repo_times: dict[Hashable, tuple[list[pd.Timestamp], list[int]]] = {}
     for pos, repo, when, number, sha in zip(
@@ -554,7 +555,7 @@ def _ship(
         named = set(by_number.get((repo, n), []) if n is not None else [])
         named |= set(by_sha.get((repo, s), []) if s is not None else [])
         for pr in named:
-            opened = opened_at.iloc[pr]
+            opened = opened_at[pr]
             if pr not in explicit and (pd.isna(opened) or when >= opened):
                 explicit[pr] = int(pos)
 
@@ -574,7 +575,7 @@ def _ship(
             if i == len(times):
                 continue
             deploy, rule = positions[i], "time"
-        hours = (table["deployed_at"].iloc[deploy] - opened_at.iloc[pr]).total_seconds() / 3600
+        hours = (deployed_at[deploy] - opened_at[pr]).total_seconds() / 3600
         pr_pos.append(pr)
         deploy_pos.append(deploy)
         rules.append(rule)

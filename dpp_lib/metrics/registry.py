@@ -18,6 +18,7 @@ MODULES = (
     "dpp_lib.metrics.quality",
     "dpp_lib.metrics.review",
     "dpp_lib.metrics.dora",
+    "dpp_lib.metrics.dora_trend",
     "dpp_lib.metrics.forecast",
     "dpp_lib.metrics.pulse",
     "dpp_lib.metrics.cross_stream",

@@ -67,6 +67,8 @@ EVENT_COLUMNS = (
     "lines_added",
     "lines_removed",
     "files_changed",
+    "merge_commit_sha",
+    "head_sha",
 )
 LATEST = ("tech_stream_id", "delivery_stream_id", "linked_ticket_id")
 PrKey = tuple[uuid.UUID, int]
@@ -102,6 +104,8 @@ class PrCycle:
     reviewer_count: int
     lines_changed: int | None
     files_changed: int | None
+    merge_commit_sha: str | None = None
+    head_sha: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         row = {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -197,7 +201,16 @@ def pr_cycle(events: Iterable[Mapping[str, Any]]) -> PrCycle | None:
         reviewer_count=len(reviewers),
         lines_changed=sized[-1]["lines_added"] + sized[-1]["lines_removed"] if sized else None,
         files_changed=files[-1] if files else None,
+        merge_commit_sha=max(
+            (e["merge_commit_sha"] for e in ordered if e.get("merge_commit_sha")), default=None
+        ),
+        head_sha=max((e["head_sha"] for e in ordered if e.get("head_sha")), default=None),
     )
+
+
+def _greatest(events: Sequence[Mapping[str, Any]], column: str) -> Any:
+    """The greatest non-empty value (a PR's events agree on their commits or add one)."""
+    return max((e[column] for e in events if e.get(column)), default=None)
 
 
 def _latest(ordered: Sequence[Mapping[str, Any]], column: str) -> Any:

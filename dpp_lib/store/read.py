@@ -226,30 +226,10 @@ def incidents(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -
 
 def prs(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> pd.DataFrame:
     """Pull requests opened before ``as_of`` (pr_cycles) with the commits deploys name."""
-    p, r, e = pr_cycles, repositories, pr_events
-    commits = (
-        sa.select(
-            e.c.repo_id,
-            e.c.pr_number,
-            sa.func.max(e.c.merge_commit_sha).label("merge_commit_sha"),
-            sa.func.max(e.c.head_sha).label("head_sha"),
-        )
-        .group_by(e.c.repo_id, e.c.pr_number)
-        .subquery()
-    )
+    p, r = pr_cycles, repositories
     stmt = (
-        sa.select(
-            *(p.c[k] for k in _columns("prs", p)),
-            commits.c.merge_commit_sha,
-            commits.c.head_sha,
-            r.c.is_deployable,
-        )
-        .select_from(
-            p.join(r, r.c.repo_id == p.c.repo_id).outerjoin(
-                commits,
-                sa.and_(commits.c.repo_id == p.c.repo_id, commits.c.pr_number == p.c.pr_number),
-            )
-        )
+        sa.select(*(p.c[k] for k in _columns("prs", p)), r.c.is_deployable)
+        .select_from(p.join(r, r.c.repo_id == p.c.repo_id))
         .where(p.c.opened_at < as_of)
     )
     stmt = _scoped(stmt, p, scope)

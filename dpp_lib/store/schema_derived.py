@@ -75,6 +75,10 @@ pr_cycles = sa.Table(
     sa.Column("reviewer_count", sa.Integer),
     sa.Column("lines_changed", sa.Integer),
     sa.Column("files_changed", sa.Integer),
+    # Additions (migration 0007): the commits deploys name, so DORA lead time reads the PR
+    # records alone instead of grouping every PR event.
+    sa.Column("merge_commit_sha", sa.String(64)),
+    sa.Column("head_sha", sa.String(64)),
     sa.UniqueConstraint("repo_id", "pr_number"),
     sa.Index(None, "tech_stream_id", "merged_at"),
     sa.Index(None, "delivery_stream_id", "merged_at"),

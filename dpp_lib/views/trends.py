@@ -5,16 +5,15 @@ hours)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from dpp_lib.calendar import WorkCalendar
 from dpp_lib.ingest.lookups import OrgLookups
-from dpp_lib.metrics import dora
-from dpp_lib.metrics.common import Scope, Window
+from dpp_lib.metrics import dora, dora_trend
+from dpp_lib.metrics.common import Scope
 from dpp_lib.store import read
 from dpp_lib.views.common import Org, num
 
@@ -33,56 +32,34 @@ def trend_series(
     conn: sa.Connection, lookups: OrgLookups, *, scope: Scope, as_of: datetime, window_days: int
 ) -> dict[str, Any]:
     """One point per week (Monday, org time zone) the window touches; the first and last
-    weeks are clipped to the window (``partial``). Each point is computed by the DORA
-    functions over that week, as known at the week's end (or ``as_of`` for the current
-    week), so a past week's point does not move when later data arrives."""
+    weeks are clipped to the window (``partial``), all as known at ``as_of``."""
     deploys, incidents, prs = _frames(conn, scope, as_of)
-    calendar = lookups.calendar()
-    minutes = lookups.incident_correlation_window_minutes
-    series = []
-    for win, partial in weekly_windows(calendar, as_of=as_of, window_days=window_days):
-        df = dora.deployment_frequency(deploys, window=win, calendar=calendar)
-        cfr = dora.change_failure_rate(
-            deploys, incidents, window=win, correlation_window_minutes=minutes
-        )
-        ttr = dora.time_to_restore(incidents, window=win)
-        lt = dora.lead_time_for_changes(prs, deploys, window=win)
-        series.append(
+    trend = dora_trend.dora_trend(
+        deploys,
+        incidents,
+        prs,
+        as_of=as_of,
+        window_days=window_days,
+        calendar=lookups.calendar(),
+        correlation_window_minutes=lookups.incident_correlation_window_minutes,
+    )
+    return {
+        "series": [
             {
-                "weekStart": calendar.week_start(win.start).isoformat(),
-                "deploymentFrequency": df.deploy_count,
-                "changeFailureRate": num(cfr.change_failure_rate),
-                "ttrMedian": num(ttr.ttr_median),
-                "leadTimeP50": num(lt.lead_time_p50),
-                "leadTimeP85": num(lt.lead_time_p85),
-                "failedDeployCount": cfr.failed_count,
-                "incidentCount": ttr.incident_count,
-                "partial": partial,
+                "weekStart": w.week_start.isoformat(),
+                "deploymentFrequency": w.deploy_count,
+                "changeFailureRate": num(w.change_failure_rate),
+                "ttrMedian": num(w.ttr_median),
+                "leadTimeP50": num(w.lead_time_p50),
+                "leadTimeP85": num(w.lead_time_p85),
+                "failedDeployCount": w.failed_count,
+                "incidentCount": w.incident_count,
+                "leadTimeSampleSize": w.lead_time_sample,
+                "partial": w.partial,
             }
-        )
-    return {"series": series}
-
-
-def weekly_windows(
-    calendar: WorkCalendar, *, as_of: datetime, window_days: int
-) -> list[tuple[Window, bool]]:
-    """The Monday weeks (org time zone) that ``[as_of − window_days, as_of)`` touches, each
-    clipped to it, with whether it was clipped."""
-    start = as_of - timedelta(days=window_days)
-    out: list[tuple[Window, bool]] = []
-    week = calendar.week_start(start)
-    while True:
-        lo, hi = _local_midnight(calendar, week), _local_midnight(calendar, week + timedelta(7))
-        if lo >= as_of:
-            break
-        clipped = Window(max(lo, start), min(hi, as_of))
-        out.append((clipped, clipped.start != lo or clipped.end != hi))
-        week += timedelta(days=7)
-    return out
-
-
-def _local_midnight(calendar: WorkCalendar, day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=calendar.zone).astimezone(UTC)
+            for w in trend.weeks
+        ]
+    }
 
 
 def trend_summary(
