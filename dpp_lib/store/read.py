@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dpp_lib.ingest.lookups import OrgLookups
-from dpp_lib.metrics.common import Scope
+from dpp_lib.metrics.common import Scope, records
 from dpp_lib.metrics.frames import make_frame
 from dpp_lib.projections.work_items import build_timeline, item_events, state_of
 from dpp_lib.store.schema import (
@@ -76,8 +76,15 @@ def transitions(
     ).where(w.c.event_timestamp < as_of)
     if scope.delivery_stream_id is not None or scope.delivery_in is not None:
         # whole tickets: a ticket's earlier events may lack the stream derived later
-        tickets = _scoped(sa.select(w.c.ticket_id), w, scope.delivery_part())
-        stmt = stmt.where(w.c.ticket_id.in_(tickets))
+        tickets = _scoped(sa.select(w.c.ticket_id).distinct(), w, scope.delivery_part())
+        ticket_ids = list(conn.execute(tickets).scalars())
+        # Named tickets use the ticket index; as a subquery the planner misjudged how many
+        # tickets a stream has and scanned every event (1.6 s for one stream on 4 M events).
+        stmt = stmt.where(
+            w.c.ticket_id.in_(ticket_ids)
+            if len(ticket_ids) <= 20_000
+            else w.c.ticket_id.in_(tickets)
+        )
     rows = [
         dict(r._mapping) for r in conn.execute(stmt.order_by(w.c.ticket_id, w.c.event_timestamp))
     ]
@@ -104,9 +111,10 @@ def items(
     ``moves``: the ``transitions`` frame for this as_of and delivery scope, if already read."""
     if moves is None:
         moves = transitions(conn, lookups, as_of=as_of, scope=scope.delivery_part())
-    latest = _latest_attributes(moves)
+    rows = records(moves)  # once: converting 17k rows costs ~0.3 s
+    latest = _latest_attributes(rows)
     out = []
-    for ticket, events in item_events(moves.to_dict("records"), lookups.stage_of).items():
+    for ticket, events in item_events(rows, lookups.stage_of).items():
         timeline = build_timeline(events, as_of=as_of)
         if timeline is None:
             continue
@@ -129,9 +137,9 @@ def items(
     return frame
 
 
-def _latest_attributes(moves: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def _latest_attributes(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for r in moves.to_dict("records"):
+    for r in rows:
         current = out.setdefault(
             r["ticket_id"],
             {"delivery_stream_id": None, "tech_stream_ids": None, "ticket_type": None},

@@ -91,11 +91,11 @@ def cross_stream_view(
     shown = {t.stream_id for t in org.tech_in(scope)}
 
     def named(ids: tuple[object, ...]) -> list[dict[str, Any]]:
-        return [
-            {"id": str(i), "name": org.name_of(i)}
-            for i in ids
-            if delivery_visible is None or i in delivery_visible
-        ]
+        shown = [i for i in ids if delivery_visible is None or i in delivery_visible]
+        return sorted(
+            ({"id": str(i), "name": org.name_of(i)} for i in shown),
+            key=lambda s: (s["name"] or "", s["id"]),
+        )
 
     correlations = [
         {
