@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     )
     api_cache_max_mb: int = Field(256, description="Largest size of the API's response cache")
     api_cache_enabled: bool = Field(True, description="Cache metric answers (spec §7.3.4)")
+    api_max_computations: int = Field(
+        0,
+        description="Uncached answers computed at once per API process (0: the CPU count);"
+        " the rest queue, so a burst of cold requests cannot exhaust memory",
+    )
     api_version_poll_seconds: float = Field(
         1.0, description="How often an API process checks for new data to invalidate its cache"
     )

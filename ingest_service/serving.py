@@ -148,7 +148,8 @@ async def serve(
             body = cache.get(key, versions, count=False)  # computed while we waited
             hit = body is not None
             if body is None:
-                body = await run_in_threadpool(_compute, state, meta, compute)
+                async with state.computations():
+                    body = await run_in_threadpool(_compute, state, meta, compute)
                 cache.put(key, body, versions)
     return Response(
         body + _tail(request, hit),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ class ServiceState:
     rate_limiter: RateLimiter
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     single_flight: SingleFlight = field(default_factory=SingleFlight)
+    _computing: asyncio.Semaphore | None = None
     _lookups: OrgLookups | None = None
     _lookups_checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,6 +77,15 @@ class ServiceState:
         if fresh and current is not None:
             return current
         return await run_in_threadpool(self._refresh_lookups)
+
+    def computations(self) -> asyncio.Semaphore:
+        """At most ``api_max_computations`` uncached answers at once in this process: each
+        holds its frames in memory (an all-streams answer on 4 M events, a few GB) and two
+        cores gain nothing from more."""
+        if self._computing is None:
+            limit = self.settings.api_max_computations or os.cpu_count() or 2
+            self._computing = asyncio.Semaphore(limit)
+        return self._computing
 
     def lookups_sync(self) -> OrgLookups:
         """``lookups`` for code already running in the threadpool."""
