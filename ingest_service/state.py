@@ -68,15 +68,8 @@ class ServiceState:
 
     async def lookups(self) -> OrgLookups:
         """The config snapshot, re-read when the loaded config changed (checked every 5 s)."""
-        with self._lock:
-            current = self._lookups
-            fresh = (
-                current is not None
-                and time.monotonic() - self._lookups_checked < LOOKUPS_TTL_SECONDS
-            )
-        if fresh and current is not None:
-            return current
-        return await run_in_threadpool(self._refresh_lookups)
+        current = self._fresh_lookups()
+        return current if current is not None else await run_in_threadpool(self._refresh_lookups)
 
     def computations(self) -> asyncio.Semaphore:
         """At most ``api_max_computations`` uncached answers at once in this process: each
@@ -89,15 +82,15 @@ class ServiceState:
 
     def lookups_sync(self) -> OrgLookups:
         """``lookups`` for code already running in the threadpool."""
+        current = self._fresh_lookups()
+        return current if current is not None else self._refresh_lookups()
+
+    def _fresh_lookups(self) -> OrgLookups | None:
         with self._lock:
             current = self._lookups
-            fresh = (
-                current is not None
-                and time.monotonic() - self._lookups_checked < LOOKUPS_TTL_SECONDS
-            )
-        if fresh and current is not None:
-            return current
-        return self._refresh_lookups()
+            if time.monotonic() - self._lookups_checked < LOOKUPS_TTL_SECONDS:
+                return current
+        return None
 
     def _refresh_lookups(self) -> OrgLookups:
         now = time.monotonic()

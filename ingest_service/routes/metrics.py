@@ -74,6 +74,15 @@ def _all_streams(principal: Principal) -> Scope:
     return principal.tech_scope()
 
 
+def _either(principal: Principal, ref: StreamRef | None) -> Scope:
+    """The scope of an endpoint that takes a delivery or a tech stream."""
+    if ref is None:
+        return _all_streams(principal)
+    if ref.kind == "delivery":
+        return delivery_scope(principal, ref)
+    return tech_scope(principal, ref)
+
+
 @router.get("/realtime", **documented("metrics/realtime"))
 async def realtime(request: Request, stream: Stream = None, as_of: AsOf = None) -> Response:
     """WIP by stage with aging, sprint confidence, and the cycle-time percentiles and scatter
@@ -114,12 +123,7 @@ async def diagnostic_metrics(
     kinds = (stream_type,) if stream_type else ("delivery", "tech")
     ref, lookups = await _stream(request, principal, stream, kinds, "stream")
     when = parse_as_of(as_of, lookups)
-    if ref is None:
-        scope = _all_streams(principal)
-    elif ref.kind == "delivery":
-        scope = delivery_scope(principal, ref)
-    else:
-        scope = tech_scope(principal, ref)
+    scope = _either(principal, ref)
     return await serve(
         request,
         endpoint="metrics/diagnostic",
@@ -296,13 +300,7 @@ async def breakdown_metrics(
     ref, lookups = await _stream(request, principal, stream, ("delivery", "tech"), "stream")
     when = parse_as_of(as_of, lookups)
     days = _window(window, time_range)
-    scope = (
-        _all_streams(principal)
-        if ref is None
-        else (
-            delivery_scope(principal, ref) if ref.kind == "delivery" else tech_scope(principal, ref)
-        )
-    )
+    scope = _either(principal, ref)
     return await serve(
         request,
         endpoint="metrics/breakdown",
@@ -359,13 +357,7 @@ async def drilldown_metrics(
     ref, lookups = await _stream(request, principal, stream, ("delivery", "tech"), "stream")
     when = parse_as_of(as_of, lookups)
     wanted = _filters(filters)
-    scope = (
-        _all_streams(principal)
-        if ref is None
-        else (
-            delivery_scope(principal, ref) if ref.kind == "delivery" else tech_scope(principal, ref)
-        )
-    )
+    scope = _either(principal, ref)
     return await serve(
         request,
         endpoint="metrics/drilldown",
