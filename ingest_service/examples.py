@@ -31,7 +31,10 @@ EXAMPLE_AS_OF = "2026-11-12T18:00:00Z"
 DEMO_DAYS, DEMO_SEED, DEMO_UNTIL = 84, 11, "2026-11-16"  # as tests/conftest.py's demo_org
 KEEP = 3
 # Values of the moment the examples were made (they differ on every run).
-VOLATILE = ("computed_at", "request_id", "timestamp", "evaluated_at", "triggeredAt", "lastEventAt")
+VOLATILE = (
+    *("computed_at", "request_id", "timestamp", "evaluated_at", "triggeredAt", "lastEventAt"),
+    "response_time_ms",
+)
 
 # endpoint → (method, path, query); streams of the example organisation (config/example.yaml)
 REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -61,6 +64,8 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "cache/stats": ("GET", "/api/v1/cache/stats", {}),
     "cache/invalidate": ("POST", "/api/v1/cache/invalidate", {"pattern": "metrics/*"}),
     "pr-events/link-ticket": ("POST", "/api/v1/pr-events/{event_id}/link-ticket", {}),
+    "health": ("GET", "/health", {}),
+    "health/deep": ("GET", "/health/deep", {}),
 }
 NO_AS_OF = (
     "streams/delivery",
@@ -71,6 +76,8 @@ NO_AS_OF = (
     "cache/stats",
     "cache/invalidate",
     "pr-events/link-ticket",
+    "health",
+    "health/deep",
 )
 
 

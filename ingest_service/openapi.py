@@ -49,3 +49,13 @@ def documented(endpoint: str) -> dict[str, Any]:
     for status, text in ERRORS.items():
         responses[status] = {"model": ErrorEnvelope, "description": text}
     return {"responses": responses, "response_model": None}
+
+
+def example_response(endpoint: str, description: str) -> dict[str, Any]:
+    """A ``responses`` entry with the endpoint's generated example, for routes outside
+    ``documented`` (the health checks)."""
+    entry: dict[str, Any] = {"description": description}
+    example = examples().get(endpoint)
+    if example is not None:
+        entry["content"] = {"application/json": {"example": example}}
+    return entry

@@ -15,6 +15,7 @@ from dpp_lib import __version__
 from dpp_lib.store.schema import raw_events
 from dpp_lib.store.types import now_utc
 from ingest_service.deps import service
+from ingest_service.openapi import example_response
 from ingest_service.responses import JsonResponse
 
 router = APIRouter(tags=["operations"])
@@ -24,7 +25,7 @@ QUEUE_DEPTH_DEGRADED = 1000  # spec §8.5: event processing queue depth > 1000
 OLDEST_PENDING_DEGRADED_S = 300  # spec §8.1 wants receipt → stored in 5 s; 5 min is a stall
 
 
-@router.get("/health")
+@router.get("/health", responses={200: example_response("health", "The process is up")})
 async def health() -> JsonResponse:
     """Liveness: answers when the process can serve requests."""
     return JsonResponse({"status": "ok", "version": __version__, "timestamp": now_utc()})
@@ -33,7 +34,7 @@ async def health() -> JsonResponse:
 @router.get(
     "/health/deep",
     responses={
-        200: {"description": "healthy or degraded (the reasons say why)"},
+        200: example_response("health/deep", "healthy or degraded (the reasons say why)"),
         503: {"description": "unhealthy: the database cannot be reached"},
     },
 )

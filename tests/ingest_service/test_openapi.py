@@ -49,6 +49,11 @@ def test_every_endpoint_has_a_model_errors_and_a_real_example(demo_sqlite: DemoO
         assert "example" in content or len(content.get("examples", {})) == 2, path
         assert {"401", "403", "429"} <= set(responses), path
         assert spec["paths"][path][method].get("description"), path
+    for path in ("/health", "/health/deep"):
+        assert (
+            "example"
+            in spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        ), path
     trends = spec["paths"]["/api/v1/metrics/trends"]["get"]["responses"]["200"]["content"]
     assert set(trends["application/json"]["examples"]) == {"default", "summary"}
 
