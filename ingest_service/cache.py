@@ -77,6 +77,11 @@ class VersionWatcher:
         self._read_at = -float("inf")
         self._lock = threading.Lock()
 
+    def fresh(self, *, now: float | None = None) -> Mapping[str, int] | None:
+        """The versions if read less than ``interval`` ago (no I/O), else None."""
+        now = time.monotonic() if now is None else now
+        return self._versions if now - self._read_at < self.interval else None
+
     def current(self, *, now: float | None = None) -> Mapping[str, int]:
         now = time.monotonic() if now is None else now
         if now - self._read_at >= self.interval:

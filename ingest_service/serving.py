@@ -140,7 +140,10 @@ async def serve(
     key = ResponseCache.key(
         endpoint, [(k, str(v)) for k, v in params.items() if v is not None], principal.scope_key
     )
-    versions = await run_in_threadpool(state.versions.current)
+    # A cached answer must not wait for a thread: under load every thread may be busy.
+    versions = state.versions.fresh()
+    if versions is None:
+        versions = await run_in_threadpool(state.versions.current)
     body = cache.get(key, versions)
     hit = body is not None
     if body is None:
