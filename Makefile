@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup run up test test-fast lint format migrate demo bench-ingest bench-metrics clean
+.PHONY: help setup run up test test-fast lint format migrate demo bench-ingest bench-metrics bench-api clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint         ruff, ruff format --check, mypy"
 	@echo "make bench-ingest ingestion benchmark (Postgres), results in docs/performance.md"
 	@echo "make bench-metrics metric engine benchmark (Postgres, 1,000 engineers x 2 years)"
+	@echo "make bench-api    read API benchmark (uvicorn, 50 clients, cached and uncached)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -58,6 +59,9 @@ bench-ingest: setup
 
 bench-metrics: setup
 	$(BIN)/python bench/metrics.py --write-docs
+
+bench-api: setup
+	$(BIN)/python bench/api.py --write-docs
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
