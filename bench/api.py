@@ -1066,6 +1066,37 @@ def _little(phase: dict[str, Any], clients: int) -> str:
     )
 
 
+def _queue_note(r: dict[str, Any]) -> list[str]:
+    """Why uncached requests under load wait: the computations ahead of them."""
+    from dpp_lib.settings import Settings
+
+    seq = {
+        row: s["p50_ms"]
+        for row, s in r["cached"]["sequential"]["rows"].items()
+        if s["non_200"] == 0
+    }
+    if not seq:
+        return []
+    fast = min(seq.items(), key=lambda kv: kv[1])
+    slow = max(seq.items(), key=lambda kv: kv[1])
+    total = sum(seq.values()) / 1000
+    limit = ""
+    if "api_max_computations" in Settings.model_fields:
+        limit = (
+            "The API computes at most `DPP_API_MAX_COMPUTATIONS` answers at once per process "
+            f"(default: the CPU count, {r['machine']['nproc']} here); every other request for "
+            "an answer not in the cache waits for a slot, the cheapest as well: "
+        )
+    return [
+        limit
+        + f"`{fast[0]}` takes {fast[1]:,.0f} ms alone, `{slow[0]}` {slow[1] / 1000:,.0f} s, and "
+        f"one request of each row {total:,.0f} s of computing one after the other (single-client "
+        f"pass below), so {r['config']['clients']} clients asking for uncached answers at once "
+        "wait minutes, whatever they ask for.",
+        "",
+    ]
+
+
 def _cores(phase: dict[str, Any]) -> str:
     c = phase["cores_used"]
     return (
@@ -1219,6 +1250,7 @@ def render(r: dict[str, Any]) -> str:
         "",
         *_table(unc, t["uncached"], TARGET_UNCACHED_P95_MS),
         "",
+        *_queue_note(r),
         *_errors(r["uncached"]),
         "### Uncached — one client (the computation time)",
         "",
