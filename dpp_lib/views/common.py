@@ -60,8 +60,10 @@ class Org:
             and (scope.tech_in is None or s.stream_id in scope.tech_in)
         )
 
-    def team_sizes(self) -> dict[uuid.UUID, int]:
-        return {s.stream_id: s.team_size for s in self.delivery if s.team_size is not None}
+    def team_sizes(self, scope: Scope) -> dict[uuid.UUID, int]:
+        """Team size of each delivery stream ``scope`` covers that has one."""
+        covered = self.delivery_in(scope)
+        return {s.stream_id: s.team_size for s in covered if s.team_size is not None}
 
     def name_of(self, stream_id: object) -> str | None:
         for s in (*self.delivery, *self.tech):

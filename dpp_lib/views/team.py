@@ -21,7 +21,7 @@ def pulse_view(
     """The last ``periods`` survey months of every covered delivery stream; a period with
     fewer than the minimum responses is suppressed (averages null)."""
     responses = read.pulse(conn, as_of=as_of, scope=scope)
-    sizes = {s.stream_id: s.team_size for s in org.delivery_in(scope) if s.team_size is not None}
+    sizes = org.team_sizes(scope)
     result = pulse.team_pulse(responses, as_of=as_of, team_sizes=sizes, periods=periods)
     return {
         "aggregates": [

@@ -4,6 +4,7 @@ those that cover the whole organisation also need an unscoped key."""
 
 from __future__ import annotations
 
+import fnmatch
 import uuid
 from typing import Annotated, Any
 
@@ -181,8 +182,6 @@ async def cache_invalidate(request: Request) -> JsonResponse:
     parsed = validate_body(InvalidateBody, parse_json_object(raw) if raw.strip() else {})
     if not parsed.keys and parsed.pattern is None:
         raise ApiError(400, "give 'keys', a 'pattern', or both")
-    import fnmatch
-
     endpoints = (
         [e for e in POLICIES if fnmatch.fnmatch(e, parsed.pattern)] if parsed.pattern else []
     )
