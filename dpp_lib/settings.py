@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="Uncached answers computed at once per API process (0: the CPU count);"
         " the rest queue, so a burst of cold requests cannot exhaust memory",
     )
+    api_compute_in: Literal["processes", "threads"] = Field(
+        "processes",
+        description="Where uncached answers are computed: worker processes (a long computation"
+        " never holds the GIL the cached answers are served with) or the API process's threads",
+    )
     api_version_poll_seconds: float = Field(
         1.0, description="How often an API process checks for new data to invalidate its cache"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from dpp_lib import __version__
 from dpp_lib.settings import Settings
 from ingest_service import errors
+from ingest_service.fastpath import CachedAnswers
 from ingest_service.middleware import RequestIdMiddleware
 from ingest_service.responses import JsonResponse
 from ingest_service.routes import admin, docs, events, metrics, ops, streams, webhooks
@@ -29,10 +31,14 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await dpp.inbox.open()  # the Postgres pool belongs to the server's event loop
+        dpp.computer.warm_up()
         quiet_garbage_collector()
+        poller = asyncio.get_running_loop().create_task(dpp.poll_versions())
         try:
             yield
         finally:
+            poller.cancel()
+            dpp.computer.close()
             await dpp.inbox.close()
 
     app = FastAPI(
@@ -47,6 +53,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.state.dpp = dpp
     errors.install(app)
     app.add_middleware(RequestIdMiddleware, latency=dpp.latency)
+    app.add_middleware(CachedAnswers, state=dpp)  # added last: the outermost layer
     app.include_router(webhooks.router)
     app.include_router(events.router)
     app.include_router(streams.router)
@@ -69,8 +76,9 @@ def quiet_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 50)
-    # Metric computations run in threads and hold the GIL for long stretches; with the
-    # default 5 ms switch interval a cached answer waited behind them for hundreds of ms.
+    # Metric computations in threads (``DPP_API_COMPUTE_IN=threads``) hold the GIL for long
+    # stretches; with the default 5 ms switch interval a cached answer waited behind them for
+    # hundreds of ms.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 

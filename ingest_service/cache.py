@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -49,13 +50,32 @@ POLICIES: dict[str, Policy] = {
     "admin/integration-health": Policy(30, ()),
 }
 ALWAYS = ("config", "cache:*")  # every answer depends on the org config and a manual flush
+# A past view (an explicit ``as_of``) changes only when data about that past arrives, which
+# moves a data version: it is kept for a day rather than its endpoint's TTL.
+AS_OF_TTL_SECONDS = 86_400.0
+# A "now" answer is computed again in the background once this share of its TTL has passed,
+# and served while that runs, until one more TTL has passed (stale-while-revalidate).
+RENEW_AFTER = 0.5
 
 
 @dataclass
 class _Entry:
     body: bytes
-    expires: float
+    created: float
+    ttl: float
     versions: tuple[tuple[str, int], ...]
+    renew: Any = None  # how to compute it again (answers for "now"), else None
+    renewing: bool = False
+
+
+@dataclass(frozen=True)
+class Found:
+    """A cached answer: ``stale`` when past its TTL (a renewal is computing), ``renew`` when
+    the caller should start computing it again (then ``renew`` is what ``put`` was given)."""
+
+    body: bytes
+    stale: bool = False
+    renew: Any = None
 
 
 @dataclass
@@ -63,6 +83,9 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     stale: int = 0  # misses because a data version moved
+    stale_served: int = 0  # answers past their TTL served while a renewal computed
+    renewals: int = 0  # answers computed again in the background
+    fast_path: int = 0  # hits answered before routing (``fastpath``)
     evictions: int = 0
     invalidations: int = 0
     by_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -90,6 +113,15 @@ class VersionWatcher:
                     with self.engine.connect() as conn:
                         self._versions = data_versions.current(conn)
                     self._read_at = now
+        return self._versions
+
+    def read(self) -> Mapping[str, int]:
+        """Read the versions now (the API process's poller)."""
+        with self._lock:
+            now = time.monotonic()
+            with self.engine.connect() as conn:
+                self._versions = data_versions.current(conn)
+            self._read_at = now
         return self._versions
 
     def expire(self) -> None:
@@ -120,36 +152,71 @@ class ResponseCache:
     def endpoint_of(key: str) -> str:
         return key.split("?", 1)[0]
 
-    def get(self, key: str, versions: Mapping[str, int], *, count: bool = True) -> bytes | None:
-        """The cached answer, if fresh; ``count=False`` for a second look at the same request
-        (after waiting for another request's computation)."""
+    def get(self, key: str, versions: Mapping[str, int], *, count: bool = True) -> Found | None:
+        """The cached answer, if its data versions hold and it is fresh (or stale while being
+        renewed); ``count=False`` for a second look at the same request (after waiting for
+        another request's computation)."""
         if not self.enabled:
             return None
         endpoint = self.endpoint_of(key)
         counts = self.stats.by_endpoint.setdefault(endpoint, {"hits": 0, "misses": 0})
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.expires > self.clock():
-                if all(versions.get(t, 0) == v for t, v in entry.versions):
-                    self._entries.move_to_end(key)
-                    if count:
-                        self.stats.hits += 1
-                        counts["hits"] += 1
-                    elif self.stats.misses:  # it waited on a miss that another request paid
-                        self.stats.misses -= 1
-                        self.stats.hits += 1
-                        counts["misses"] -= 1
-                        counts["hits"] += 1
-                    return entry.body
-                self.stats.stale += count
+            found = None if entry is None else self._usable(entry, versions)
+            if found is not None:
+                self._entries.move_to_end(key)
+                if count:
+                    self.stats.hits += 1
+                    counts["hits"] += 1
+                elif self.stats.misses:  # it waited on a miss that another request paid
+                    self.stats.misses -= 1
+                    self.stats.hits += 1
+                    counts["misses"] -= 1
+                    counts["hits"] += 1
+                self.stats.stale_served += found.stale
+                self.stats.renewals += found.renew is not None
+                return found
             if entry is not None:
+                if entry.versions and any(versions.get(t, 0) != v for t, v in entry.versions):
+                    self.stats.stale += count
                 self._drop(key)
             if count:
                 self.stats.misses += 1
                 counts["misses"] += 1
             return None
 
-    def put(self, key: str, body: bytes, versions: Mapping[str, int]) -> None:
+    def _usable(self, entry: _Entry, versions: Mapping[str, int]) -> Found | None:
+        if any(versions.get(t, 0) != v for t, v in entry.versions):
+            return None
+        age = self.clock() - entry.created
+        if age >= entry.ttl * (2 if entry.renew is not None else 1):
+            return None
+        stale = age >= entry.ttl
+        if stale and not entry.renewing and entry.renew is None:
+            return None
+        due = entry.renew is not None and not entry.renewing and age >= entry.ttl * RENEW_AFTER
+        if due:
+            entry.renewing = True
+        return Found(entry.body, stale=stale, renew=entry.renew if due else None)
+
+    def renewal_failed(self, key: str) -> None:
+        """A background renewal failed: the next request computes the answer itself."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.renew, entry.renewing = None, False
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        versions: Mapping[str, int],
+        *,
+        fixed: bool = False,
+        renew: Any = None,
+    ) -> None:
+        """Keep ``body``: for the endpoint's TTL, or a day when ``fixed`` (a past view). With
+        ``renew`` (how to compute it again), it is renewed in the background before expiry."""
         if not self.enabled or len(body) > self.max_bytes:
             return
         endpoint = self.endpoint_of(key)
@@ -157,8 +224,10 @@ class ResponseCache:
         topics = (*ALWAYS, f"cache:{endpoint}", *policy.topics)
         entry = _Entry(
             body,
-            self.clock() + policy.ttl_seconds,
+            self.clock(),
+            max(policy.ttl_seconds, AS_OF_TTL_SECONDS) if fixed else policy.ttl_seconds,
             tuple((t, versions.get(t, 0)) for t in sorted(set(topics))),
+            renew=None if fixed else renew,
         )
         with self._lock:
             if key in self._entries:
@@ -196,6 +265,9 @@ class ResponseCache:
             "cache_hits": s.hits,
             "cache_misses": s.misses,
             "stale_misses": s.stale,
+            "stale_served": s.stale_served,
+            "renewals": s.renewals,
+            "answered_before_routing": s.fast_path,
             "evicted_entries": s.evictions,
             "invalidated_entries": s.invalidations,
             "entries": entries,
@@ -203,6 +275,7 @@ class ResponseCache:
             "max_size_bytes": self.max_bytes,
             "by_endpoint": {k: dict(v) for k, v in sorted(s.by_endpoint.items())},
             "ttl_seconds": {k: p.ttl_seconds for k, p in POLICIES.items()},
+            "past_view_ttl_seconds": AS_OF_TTL_SECONDS,
         }
 
 

@@ -1,19 +1,21 @@
 """How a read endpoint answers: authenticate the key, apply its rate limit, resolve the
 streams it names within the key's scope, then serve the cached answer or compute it with a
-``dpp_lib.views`` function in the threadpool. Routes only declare parameters and say which
-view to call."""
+``dpp_lib.views`` function in a computing process (``compute``). Routes only declare
+parameters and say which view to call. A request answered before is answered from the
+cache by ``fastpath`` without coming here."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-import sqlalchemy as sa
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -23,25 +25,42 @@ from dpp_lib.errors import BadParameter, NotFound
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.metrics.common import Scope
 from dpp_lib.store.types import now_utc
-from dpp_lib.views.common import Org, load_org
 from ingest_service.cache import ResponseCache
+from ingest_service.compute import ViewCall
 from ingest_service.deps import bearer_key, service
 from ingest_service.errors import ApiError, request_id
+from ingest_service.fastpath import Alias, bearer_token, token_digest
 from ingest_service.state import ServiceState
 
-Compute = Callable[[sa.Connection, OrgLookups, Org], Any]
+log = logging.getLogger(__name__)
 
 
 async def authorise(request: Request, permission: str, tier: str) -> Principal:
     """The caller: 401 without a usable key, 403 without ``permission``, 429 over the
     tier's rate limit. The rate-limit headers go on the response whatever it is."""
     state = service(request)
-    key = await bearer_key(request, state, None)
-    principal = Principal.from_api_key(key)
+    token = bearer_token(request.headers.get("authorization", ""))
+    digest = token_digest(token) if token else None
+    versions = state.versions.fresh()
+    if versions is None:
+        versions = await run_in_threadpool(state.versions.current)
+    known = state.known_keys.get(digest, versions) if digest else None
+    if known is not None:
+        principal = known.principal
+    else:
+        key = await bearer_key(request, state, None)
+        principal = Principal.from_api_key(key)
+        if digest:
+            state.known_keys.put(digest, key, versions)
     if not principal.has(permission):
         raise ApiError(403, f"API key lacks the '{permission}' permission")
-    decision = state.rate_limiter.hit(principal.subject, tier)
-    request.scope.setdefault("state", {})["rate_limit_headers"] = decision.headers()
+    request_state = request.scope.setdefault("state", {})
+    # the fast path may have counted this request already (its answer was not cached)
+    decision = request_state.pop("rate_limit_decision", None) or state.rate_limiter.hit(
+        principal.subject, tier
+    )
+    request_state["rate_limit_headers"] = decision.headers()
+    request_state["alias"] = (digest, permission, tier)
     if not decision.allowed:
         raise ApiError(
             429,
@@ -131,10 +150,11 @@ async def serve(
     principal: Principal,
     params: dict[str, Any],
     meta: dict[str, Any],
-    compute: Compute,
+    compute: ViewCall,
 ) -> Response:
     """The cached answer for (endpoint, params, the caller's visible streams), or compute it.
-    ``meta`` gets ``computed_at``; a ``None`` ``as_of`` in meta means now."""
+    ``meta`` gets ``computed_at``; a ``None`` ``as_of`` in meta means now (such answers are
+    renewed in the background before they expire; past views are kept until data changes)."""
     state = service(request)
     cache = state.cache
     key = ResponseCache.key(
@@ -144,37 +164,67 @@ async def serve(
     versions = state.versions.fresh()
     if versions is None:
         versions = await run_in_threadpool(state.versions.current)
-    body = cache.get(key, versions)
-    hit = body is not None
-    if body is None:
+    found = cache.get(key, versions)
+    if found is None:
         async with state.single_flight(key):
-            body = cache.get(key, versions, count=False)  # computed while we waited
-            hit = body is not None
-            if body is None:
-                async with state.computations():
-                    body = await run_in_threadpool(_compute, state, meta, compute)
-                cache.put(key, body, versions)
+            found = cache.get(key, versions, count=False)  # computed while we waited
+            if found is None:
+                body = await state.computer.compute(compute, meta)
+                fixed = params.get("as_of") is not None
+                cache.put(key, body, versions, fixed=fixed, renew=(compute, meta))
+                _remember(request, state, key, versions)
+                return _response(body, request_id(request), cache="MISS")
+    if found.renew is not None:
+        renew(state, key, found.renew)
+    _remember(request, state, key, versions)
+    return _response(found.body, request_id(request), cache="STALE" if found.stale else "HIT")
+
+
+def _remember(request: Request, state: ServiceState, key: str, versions: Mapping[str, int]) -> None:
+    """Let the fast path answer this request (path, query, key) from the cache next time."""
+    digest, permission, tier = request.scope["state"]["alias"]
+    if digest is not None and state.cache.enabled:
+        alias = Alias(key, permission, tier, versions.get("config", 0))
+        state.aliases.put(request.url.path, request.scope["query_string"], digest, alias)
+
+
+def _response(body: bytes, rid: str, *, cache: str) -> Response:
     return Response(
-        body + _tail(request, hit),
+        body + tail(rid, stale=cache == "STALE", cached=cache != "MISS"),
         media_type="application/json",
-        headers={"X-Cache": "HIT" if hit else "MISS"},
+        headers={"X-Cache": cache},
     )
 
 
-def _compute(state: ServiceState, meta: dict[str, Any], compute: Compute) -> bytes:
-    lookups = state.lookups_sync()  # its own connection, before ours begins
-    with state.engine.connect() as conn:
-        data = compute(conn, lookups, load_org(conn))
-    rendered_meta = {**meta, "computed_at": now_utc()}
-    head = orjson.dumps({"status": "ok", "data": data}, option=orjson.OPT_NON_STR_KEYS)
-    meta_bytes = orjson.dumps(rendered_meta, option=orjson.OPT_NON_STR_KEYS)
-    # Left open: the request id and cache flag of each response are appended (``_tail``).
-    return head[:-1] + b',"meta":' + meta_bytes[:-1]
+def tail(rid: str, *, stale: bool = False, cached: bool = True) -> bytes:
+    """What closes a rendered answer: this response's request id and whether it was cached."""
+    flag = b',"cached":true' if cached else b',"cached":false'
+    if stale:
+        flag += b',"stale":true'
+    return b',"request_id":' + orjson.dumps(rid) + flag + b"}}"
 
 
-def _tail(request: Request, hit: bool) -> bytes:
-    rid = orjson.dumps(request_id(request))
-    return b',"request_id":' + rid + (b',"cached":true}}' if hit else b',"cached":false}}')
+_renewals: set[asyncio.Task[None]] = set()
+
+
+def renew(state: ServiceState, key: str, how: tuple[ViewCall, dict[str, Any]]) -> None:
+    """Compute a "now" answer again in the background (the cache marked it as renewing, so
+    one request starts it); requests meanwhile get the current answer."""
+    call, meta = how
+
+    async def run() -> None:
+        try:
+            versions = await run_in_threadpool(state.versions.current)
+            body = await state.computer.compute(call, meta)
+        except Exception:
+            log.exception("renewing the cached answer %s failed", key)
+            state.cache.renewal_failed(key)
+            return
+        state.cache.put(key, body, versions, renew=how)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _renewals.add(task)
+    task.add_done_callback(_renewals.discard)
 
 
 def delivery_scope(principal: Principal, stream: StreamRef | None) -> Scope:

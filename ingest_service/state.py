@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from dpp_lib.settings import Settings, warn_missing_webhook_secrets
 from dpp_lib.store.config_tables import config_version, load_lookups
 from dpp_lib.store.db import make_engine
 from ingest_service.cache import ResponseCache, SingleFlight, VersionWatcher
+from ingest_service.compute import Computer
+from ingest_service.fastpath import Aliases, KnownKeys
 from ingest_service.inbox import Inbox, make_inbox
 from ingest_service.middleware import LatencyWindow
 from ingest_service.ratelimit import RateLimiter
@@ -39,9 +40,11 @@ class ServiceState:
     cache: ResponseCache
     versions: VersionWatcher
     rate_limiter: RateLimiter
+    computer: Computer
+    known_keys: KnownKeys = field(default_factory=KnownKeys)
+    aliases: Aliases = field(default_factory=Aliases)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     single_flight: SingleFlight = field(default_factory=SingleFlight)
-    _computing: asyncio.Semaphore | None = None
     _lookups: OrgLookups | None = None
     _lookups_checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,6 +67,12 @@ class ServiceState:
             ),
             versions=VersionWatcher(engine, settings.api_version_poll_seconds),
             rate_limiter=RateLimiter(settings.rate_limits()),
+            computer=Computer(
+                url,
+                engine,
+                slots=settings.api_max_computations,
+                processes=settings.api_compute_in == "processes",
+            ),
         )
 
     async def lookups(self) -> OrgLookups:
@@ -71,14 +80,15 @@ class ServiceState:
         current = self._fresh_lookups()
         return current if current is not None else await run_in_threadpool(self._refresh_lookups)
 
-    def computations(self) -> asyncio.Semaphore:
-        """At most ``api_max_computations`` uncached answers at once in this process: each
-        holds its frames in memory (an all-streams answer on 4 M events, a few GB) and two
-        cores gain nothing from more."""
-        if self._computing is None:
-            limit = self.settings.api_max_computations or os.cpu_count() or 2
-            self._computing = asyncio.Semaphore(limit)
-        return self._computing
+    async def poll_versions(self) -> None:
+        """Keep the data versions fresh, so no request waits for them (runs until cancelled)."""
+        interval = max(0.01, self.versions.interval / 2)
+        while True:
+            try:
+                await run_in_threadpool(self.versions.read)
+            except Exception:  # the database is away: requests read them and get the error
+                log.warning("reading the data versions failed", exc_info=True)
+            await asyncio.sleep(interval)
 
     def lookups_sync(self) -> OrgLookups:
         """``lookups`` for code already running in the threadpool."""

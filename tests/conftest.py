@@ -111,6 +111,9 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         var_dir=tmp_path,
         worker_backoff_seconds=0.0,
         deferred_enrichment_delay_seconds=0,
+        # each app would start its computing processes (~2 s); the API's contract, scope,
+        # schemathesis and fast-path tests run on the demo organisation's settings, with them
+        api_compute_in="threads",
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dpp_lib.errors import DppError
+from dpp_lib.store import data_versions
 from dpp_lib.store.schema import api_keys
 from dpp_lib.store.types import now_utc
 
@@ -46,6 +47,9 @@ class ApiKey:
 
     def usable(self, now: datetime) -> bool:
         return self.is_active and (self.expires_at is None or self.expires_at > now)
+
+
+KEYS_TOPIC = "api_keys"  # the data version every change of a key moves
 
 
 def hash_key(plaintext: str) -> str:
@@ -144,6 +148,8 @@ def revoke_key(conn: sa.Connection, ident: str) -> ApiKey:
     if len(rows) != 1:
         raise ApiKeyError(f"no single API key matches {ident!r} (found {len(rows)})")
     conn.execute(api_keys.update().where(api_keys.c.key_id == rows[0]).values(is_active=False))
+    # API processes keep recently used keys in memory while this version holds
+    data_versions.bump(conn, [KEYS_TOPIC])
     key = get_key(conn, rows[0])
     assert key is not None
     return key

@@ -20,6 +20,7 @@ from dpp_lib.store.schema import pr_events
 from dpp_lib.store.types import now_utc
 from dpp_lib.views import admin, alerts
 from ingest_service.cache import POLICIES
+from ingest_service.compute import NOW, view_call
 from ingest_service.deps import parse_json_object, read_body, service, validate_body
 from ingest_service.errors import ApiError
 from ingest_service.openapi import documented
@@ -45,12 +46,13 @@ async def data_quality(
         principal=principal,
         params={"window": window, "as_of": when},
         meta={"window_days": window, "as_of": when},
-        compute=lambda conn, lk, org: admin.data_quality_report(
-            conn,
-            lk,
-            org,
+        compute=view_call(
+            admin.data_quality_report,
+            "conn",
+            "lookups",
+            "org",
             scope=principal.visible_scope(),
-            as_of=when or now_utc(),
+            as_of=when or NOW,
             window_days=window,
         ),
     )
@@ -68,7 +70,7 @@ async def integration_health(request: Request) -> Response:
         principal=principal,
         params={},
         meta={},
-        compute=lambda conn, lk, org: admin.integration_health_view(conn, now=now_utc()),
+        compute=view_call(admin.integration_health_view, "conn", now=NOW),
     )
 
 

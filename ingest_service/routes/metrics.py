@@ -15,8 +15,8 @@ from dpp_lib.access import Principal
 from dpp_lib.errors import BadParameter
 from dpp_lib.metrics.common import Scope
 from dpp_lib.metrics.forecast import HOW_MANY_WINDOW_WEEKS
-from dpp_lib.store.types import now_utc
 from dpp_lib.views import breakdown, delivery, diagnostic, drilldown, team, trends
+from ingest_service.compute import NOW, Moment, view_call
 from ingest_service.deps import service
 from ingest_service.openapi import documented
 from ingest_service.serving import (
@@ -40,8 +40,9 @@ Stream = Annotated[str | None, Query(description="Delivery stream, by name or UU
 TechStream = Annotated[str | None, Query(description="Tech stream, by name or UUID; default all")]
 
 
-def _at(as_of: datetime | None) -> datetime:
-    return as_of if as_of is not None else now_utc()
+def _at(as_of: datetime | None) -> datetime | Moment:
+    """The moment to compute for: ``NOW`` is taken when the computation starts."""
+    return as_of if as_of is not None else NOW
 
 
 def _meta(as_of: datetime | None, **extra: Any) -> dict[str, Any]:
@@ -97,8 +98,8 @@ async def realtime(request: Request, stream: Stream = None, as_of: AsOf = None) 
         principal=principal,
         params={"stream": ref and ref.stream_id, "as_of": when},
         meta=_meta(when, **stream_meta(ref, "delivery"), window_days=30),
-        compute=lambda conn, lk, org: delivery.realtime(
-            conn, lk, org, scope=scope, as_of=_at(when)
+        compute=view_call(
+            delivery.realtime, "conn", "lookups", "org", scope=scope, as_of=_at(when)
         ),
     )
 
@@ -130,8 +131,8 @@ async def diagnostic_metrics(
         principal=principal,
         params={"stream": ref and ref.stream_id, "window": window, "as_of": when},
         meta=_meta(when, **stream_meta(ref, "delivery"), window_days=window),
-        compute=lambda conn, lk, org: diagnostic.diagnostic(
-            conn, org, scope=scope, as_of=_at(when), window_days=window
+        compute=view_call(
+            diagnostic.diagnostic, "conn", "org", scope=scope, as_of=_at(when), window_days=window
         ),
     )
 
@@ -163,11 +164,24 @@ async def trend_metrics(
         principal=principal,
         params={"tech_stream": ref and ref.stream_id, "window": window, "as_of": when},
         meta=meta,
-        compute=lambda conn, lk, org: (
-            trends.trend_series(conn, lk, scope=scope, as_of=_at(when), window_days=window)
+        compute=(
+            view_call(
+                trends.trend_series,
+                "conn",
+                "lookups",
+                scope=scope,
+                as_of=_at(when),
+                window_days=window,
+            )
             if ref is not None
-            else trends.trend_summary(
-                conn, lk, org, scope=scope, as_of=_at(when), window_days=window
+            else view_call(
+                trends.trend_summary,
+                "conn",
+                "lookups",
+                "org",
+                scope=scope,
+                as_of=_at(when),
+                window_days=window,
             )
         ),
     )
@@ -196,8 +210,13 @@ async def forecast_metrics(
         principal=principal,
         params={"stream": ref and ref.stream_id, "window": window, "as_of": when},
         meta=_meta(when, **stream_meta(ref, "delivery"), window_weeks=window),
-        compute=lambda conn, lk, org: delivery.forecast_view(
-            conn, lk, scope=scope, as_of=_at(when), window_weeks=window
+        compute=view_call(
+            delivery.forecast_view,
+            "conn",
+            "lookups",
+            scope=scope,
+            as_of=_at(when),
+            window_weeks=window,
         ),
     )
 
@@ -221,8 +240,8 @@ async def pulse_metrics(
         principal=principal,
         params={"stream": ref and ref.stream_id, "periods": periods, "as_of": when},
         meta=_meta(when, **stream_meta(ref, "delivery"), periods=periods),
-        compute=lambda conn, lk, org: team.pulse_view(
-            conn, org, scope=scope, as_of=_at(when), periods=periods
+        compute=view_call(
+            team.pulse_view, "conn", "org", scope=scope, as_of=_at(when), periods=periods
         ),
     )
 
@@ -243,10 +262,11 @@ async def cross_stream_metrics(
         principal=principal,
         params={"tech_stream": ref and ref.stream_id, "as_of": when},
         meta=_meta(when, tech_stream_id=str(ref.stream_id) if ref else None),
-        compute=lambda conn, lk, org: team.cross_stream_view(
-            conn,
-            lk,
-            org,
+        compute=view_call(
+            team.cross_stream_view,
+            "conn",
+            "lookups",
+            "org",
             scope=scope,
             delivery_visible=principal.delivery_streams,
             as_of=_at(when),
@@ -313,9 +333,10 @@ async def breakdown_metrics(
             "as_of": when,
         },
         meta=_meta(when, **stream_meta(ref, "delivery"), window_days=days),
-        compute=lambda conn, lk, org: breakdown.breakdown(
-            conn,
-            lk,
+        compute=view_call(
+            breakdown.breakdown,
+            "conn",
+            "lookups",
             metric=metric,
             dimension=dimension,
             scope=scope,
@@ -374,9 +395,10 @@ async def drilldown_metrics(
             "as_of": when,
         },
         meta=_meta(when, **stream_meta(ref, "delivery"), window_days=window),
-        compute=lambda conn, lk, org: drilldown.drilldown(
-            conn,
-            lk,
+        compute=view_call(
+            drilldown.drilldown,
+            "conn",
+            "lookups",
             metric=metric,
             scope=scope,
             as_of=_at(when),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from dpp_lib.views import streams
+from ingest_service.compute import view_call
 from ingest_service.deps import service
 from ingest_service.openapi import documented
 from ingest_service.serving import authorise, resolve_stream, serve
@@ -25,9 +26,7 @@ async def delivery_streams(request: Request) -> Response:
         principal=principal,
         params={},
         meta={},
-        compute=lambda conn, lk, org: streams.delivery_streams(
-            org, scope=principal.delivery_scope()
-        ),
+        compute=view_call(streams.delivery_streams, "org", scope=principal.delivery_scope()),
     )
 
 
@@ -41,7 +40,7 @@ async def tech_streams(request: Request) -> Response:
         principal=principal,
         params={},
         meta={},
-        compute=lambda conn, lk, org: streams.tech_streams(org, scope=principal.tech_scope()),
+        compute=view_call(streams.tech_streams, "org", scope=principal.tech_scope()),
     )
 
 
@@ -65,7 +64,7 @@ async def sprints(
         principal=principal,
         params={"stream": ref.stream_id, "state": state},
         meta={"stream_type": "delivery", "stream_id": str(ref.stream_id), "stream": ref.name},
-        compute=lambda conn, lk, org: streams.sprint_list(
-            conn, delivery_stream_id=ref.stream_id, state=state
+        compute=view_call(
+            streams.sprint_list, "conn", delivery_stream_id=ref.stream_id, state=state
         ),
     )
