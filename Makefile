@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup run up test test-fast lint format migrate demo bench-ingest bench-metrics bench-api clean
+.PHONY: help setup browser run up test test-fast lint format migrate demo bench-ingest bench-metrics bench-api clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
@@ -39,8 +39,15 @@ run: migrate
 up: migrate
 	$(BIN)/dpp up
 
-test: setup
+test: setup browser
 	$(BIN)/pytest -q
+
+# Browser tests use Debian's Chromium through Playwright (no browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"

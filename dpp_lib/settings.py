@@ -12,24 +12,33 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dpp_lib.errors import SettingsError
 
 log = logging.getLogger(__name__)
 
-SECRET_NAMES = ("github_webhook_secret", "jira_webhook_secret", "anonymisation_key")
+SECRET_NAMES = (
+    "github_webhook_secret",
+    "jira_webhook_secret",
+    "anonymisation_key",
+    "session_key",  # signs CSRF tokens and login throttling state
+    "oidc_client_secret",  # spec §3.2.1: from the secrets directory, never config or env
+)
 # Secrets the embedded default creates on first run. Webhook secrets are generated too so
 # that a fresh install verifies signatures from the start (the demo loader signs with them).
-GENERATED_SECRETS = SECRET_NAMES
+# The OIDC client secret comes from the identity provider: never generated.
+GENERATED_SECRETS = tuple(n for n in SECRET_NAMES if n != "oidc_client_secret")
 PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "placeholder", "xxx", "test"}
 
 
 class Settings(BaseSettings):
     """Settings for every DPP process, from ``DPP_*`` environment variables or ``.env``."""
 
-    model_config = SettingsConfigDict(env_prefix="DPP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DPP_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["dev", "test", "production"] = Field(
         "dev", description="dev and test allow generated secrets; production refuses them"
@@ -80,6 +89,51 @@ class Settings(BaseSettings):
     )
     api_version_poll_seconds: float = Field(
         1.0, description="How often an API process checks for new data to invalidate its cache"
+    )
+
+    # --- sign-in (spec §3.2, §3.4): DPP_* or the spec's own names -----------------------
+    auth_method: Literal["database", "oidc"] = Field(
+        "database",
+        validation_alias=AliasChoices("DPP_AUTH_METHOD", "AUTH_METHOD"),
+        description="Interactive sign-in: database (argon2id passwords) or oidc (Entra ID);"
+        " API keys work in parallel either way",
+    )
+    password_hash_algorithm: Literal["argon2id"] = Field(
+        "argon2id",
+        validation_alias=AliasChoices("DPP_PASSWORD_HASH_ALGORITHM", "PASSWORD_HASH_ALGORITHM"),
+        description="Password hashing for database sign-in",
+    )
+    session_duration_minutes: int = Field(
+        480,
+        ge=5,
+        le=7 * 24 * 60,
+        validation_alias=AliasChoices("DPP_SESSION_DURATION_MINUTES", "SESSION_DURATION_MINUTES"),
+        description="How long a sign-in lasts",
+    )
+    oidc_issuer_url: str = Field(
+        "",
+        validation_alias=AliasChoices("DPP_OIDC_ISSUER_URL", "OIDC_ISSUER_URL"),
+        description="Issuer URL (discovery at <issuer>/.well-known/openid-configuration)",
+    )
+    oidc_client_id: str = Field(
+        "",
+        validation_alias=AliasChoices("DPP_OIDC_CLIENT_ID", "OIDC_CLIENT_ID"),
+        description="Application (client) ID; the secret is the secrets file oidc_client_secret",
+    )
+    oidc_redirect_uri: str = Field(
+        "",
+        validation_alias=AliasChoices("DPP_OIDC_REDIRECT_URI", "OIDC_REDIRECT_URI"),
+        description="Callback URL registered with the provider (…/auth/callback)",
+    )
+    oidc_scopes: str = Field(
+        "openid profile email",
+        validation_alias=AliasChoices("DPP_OIDC_SCOPES", "OIDC_SCOPES"),
+        description="Scopes requested (openid profile email at least)",
+    )
+    oidc_group_claim: str = Field(
+        "groups",
+        validation_alias=AliasChoices("DPP_OIDC_GROUP_CLAIM", "OIDC_GROUP_CLAIM"),
+        description="ID-token claim holding the user's groups",
     )
 
     def rate_limits(self) -> dict[str, int]:
