@@ -18,6 +18,8 @@ metadata = sa.MetaData(
 
 STAGES = ("backlog", "ba", "dev", "code_review", "qa", "uat", "done", "cancelled")
 ROLES = ("viewer", "team_member", "stream_lead", "platform_admin")
+AUTH_SOURCES = ("database", "oidc")
+ROLE_SOURCES = ("manual", "group")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -35,10 +37,14 @@ users = sa.Table(
     sa.Column("user_id", sa.Uuid, primary_key=True, default=new_id),
     sa.Column("email", sa.String(320), nullable=False, unique=True),
     sa.Column("display_name", sa.String(200), nullable=False),
-    sa.Column("password_hash", sa.String(255), nullable=False),
+    # Nullable (migration 0008): users signed in through OIDC have no password here.
+    sa.Column("password_hash", sa.String(255)),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     _created(),
     sa.Column("last_login_at", UtcDateTime),
+    # Addition (0008): how the user signs in, 'database' or 'oidc'.
+    sa.Column("auth_source", sa.String(16), nullable=False, server_default="database"),
+    sa.CheckConstraint(_in("auth_source", AUTH_SOURCES), name="auth_source"),
 )
 
 api_keys = sa.Table(
@@ -68,8 +74,14 @@ user_roles = sa.Table(
     sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id")),
     sa.Column("granted_by", sa.Uuid, sa.ForeignKey("users.user_id")),
     sa.Column("granted_at", UtcDateTime, nullable=False, server_default=sa.func.now()),
+    # Addition (0008): 'manual' (granted by an admin, kept as an override) or 'group'
+    # (derived from OIDC group claims, recomputed at each OIDC sign-in).
+    sa.Column("source", sa.String(16), nullable=False, server_default="manual"),
+    # One row per grant: a manual grant of a role and scope a group already gives turns
+    # that row into 'manual' (dpp_lib.auth.roles), so the spec's key holds unchanged.
     sa.UniqueConstraint("user_id", "role", "delivery_stream_id", "tech_stream_id"),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
+    sa.CheckConstraint(_in("source", ROLE_SOURCES), name="source"),
 )
 
 sessions = sa.Table(
@@ -82,7 +94,49 @@ sessions = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("last_activity_at", UtcDateTime),
     sa.Column("is_revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Additions (0008): where the session was opened from, and when it was revoked.
+    # session_id is derived from a hash of the cookie token (dpp_lib.auth.sessions).
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(500)),
+    sa.Column("revoked_at", UtcDateTime),
     sa.CheckConstraint(_in("auth_method", ("oidc", "database")), name="auth_method"),
+    sa.Index(None, "user_id"),
+)
+
+# Addition (0008): an OIDC authorisation request in flight, keyed by a hash of its state.
+oidc_login_states = sa.Table(
+    "oidc_login_states",
+    metadata,
+    sa.Column("state_hash", sa.String(128), primary_key=True),
+    sa.Column("nonce", sa.String(255), nullable=False),
+    sa.Column("code_verifier", sa.String(255), nullable=False),
+    sa.Column("next_url", sa.Text),
+    _created(),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("consumed_at", UtcDateTime),
+    sa.Index(None, "expires_at"),
+)
+
+# Addition (0008): failed sign-in attempts per account or per client address, shared by
+# every API process ("account:<email>" / "ip:<address>").
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("attempt_key", sa.String(400), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UtcDateTime, nullable=False),
+    sa.Column("blocked_until", UtcDateTime),
+)
+
+# Addition (0008): API key usage aggregated per key per hour (spec §8.4), written by each
+# API process from in-memory counters, not once per request.
+api_key_usage = sa.Table(
+    "api_key_usage",
+    metadata,
+    sa.Column("key_id", sa.Uuid, sa.ForeignKey("api_keys.key_id"), primary_key=True),
+    sa.Column("hour_start", UtcDateTime, primary_key=True),
+    sa.Column("request_count", sa.BigInteger, nullable=False),
+    sa.Column("last_used_at", UtcDateTime, nullable=False),
 )
 
 # --- §4.2: configuration ------------------------------------------------------------------
@@ -206,6 +260,8 @@ group_role_mappings = sa.Table(
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("delivery_stream_id", sa.Uuid, sa.ForeignKey("delivery_streams.stream_id")),
     sa.Column("tech_stream_id", sa.Uuid, sa.ForeignKey("tech_streams.stream_id")),
+    # Addition (0008): who created the mapping.
+    sa.Column("created_by", sa.Uuid, sa.ForeignKey("users.user_id")),
     _created(),
     sa.UniqueConstraint("group_pattern", "role", "delivery_stream_id", "tech_stream_id"),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
