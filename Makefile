@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup browser run up test test-fast lint format migrate demo bench-ingest bench-metrics bench-api clean
+.PHONY: help setup browser oidc-provider run up test test-fast lint format migrate demo bench-ingest bench-metrics bench-api clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
@@ -39,7 +39,7 @@ run: migrate
 up: migrate
 	$(BIN)/dpp up
 
-test: setup browser
+test: setup browser oidc-provider
 	$(BIN)/pytest -q
 
 # Browser tests use Debian's Chromium through Playwright (no browser download).
@@ -48,6 +48,20 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The OIDC sign-in tests run a real OpenID provider (npm oidc-provider, tests/oidc): its
+# packages are installed from the committed lock file when missing or older than it.
+OIDC_MODULES := tests/oidc/node_modules/.package-lock.json
+
+oidc-provider: $(OIDC_MODULES)
+
+$(OIDC_MODULES): tests/oidc/package-lock.json
+	@command -v npm >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	@touch $@
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
