@@ -30,6 +30,7 @@ inbox_app = typer.Typer(help="The raw event inbox", no_args_is_help=True)
 secrets_app = typer.Typer(help="Secrets in DPP_SECRETS_DIR", no_args_is_help=True)
 metrics_app = typer.Typer(help="The metric engine", no_args_is_help=True)
 api_app = typer.Typer(help="The platform API", no_args_is_help=True)
+dashboards_app = typer.Typer(help="The Voila dashboards", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(apikey_app, name="apikey")
@@ -37,6 +38,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(api_app, name="api")
+app.add_typer(dashboards_app, name="dashboards")
 
 
 def _settings() -> Settings:
@@ -271,11 +273,38 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
 
 @app.command("up")
 def up(host: str | None = None, port: int | None = None) -> None:
-    """Run the API and the worker together (the embedded default)."""
+    """Run the API, the worker and the dashboards (Voila on loopback) together."""
+    from dpp_lib.dashboards.voila import running_voila
     from ingest_service.runtime import run_platform
 
     _setup_logging()
-    run_platform(_settings(), host=host, port=port)
+    settings = _settings()
+    try:
+        with running_voila(settings) as voila:
+            if voila is not None:
+                front = f"http://{host or settings.host}:{port or settings.port}/dashboards/"
+                print(f"  dashboards  {front} (Voila on {voila.url}, sign-in required)")
+            run_platform(settings, host=host, port=port)
+    except DppError as exc:
+        _fail(str(exc))
+
+
+@dashboards_app.command("serve")
+def dashboards_serve() -> None:
+    """Run Voila alone on loopback (when the API runs as `dpp serve`); Ctrl-C stops it."""
+    from dpp_lib.dashboards.voila import VoilaServer
+
+    _setup_logging()
+    settings = _settings()
+    try:
+        with VoilaServer(settings) as voila:
+            typer.echo(f"Voila on {voila.url}/dashboards/ behind the API's /dashboards/ (Ctrl-C)")
+            code = voila.wait()
+        _fail(f"Voila exited with code {code}; see {voila.log_to}")
+    except KeyboardInterrupt:
+        pass
+    except DppError as exc:
+        _fail(str(exc))
 
 
 @app.command("demo")

@@ -136,6 +136,22 @@ class Settings(BaseSettings):
         description="ID-token claim holding the user's groups",
     )
 
+    # --- dashboards (DESIGN §8, §10): Voila behind the API's front door -----------------
+    dashboards_enabled: bool = Field(
+        True, description="Serve the Voila dashboards at /dashboards/ (`dpp up` starts Voila)"
+    )
+    voila_port: int = Field(
+        8866, description="Loopback port Voila listens on; only the API's proxy talks to it"
+    )
+    voila_pool_size: int = Field(
+        1,
+        ge=0,
+        description="Preheated kernels kept ready per dashboard notebook (0: preheating off)",
+    )
+    dashboards_dir: Path = Field(
+        Path("notebooks/dashboards"), description="The dashboard notebooks Voila serves"
+    )
+
     def rate_limits(self) -> dict[str, int]:
         """``api_rate_limits`` parsed: tier → requests per minute."""
         out: dict[str, int] = {}
