@@ -115,6 +115,7 @@ def create_key(
             expires_at=now + timedelta(days=expires_days) if expires_days else None,
         )
     )
+    data_versions.bump(conn, [KEYS_TOPIC])
     key = get_key(conn, key_id)
     assert key is not None  # just inserted in this transaction
     return key, plaintext
@@ -137,8 +138,8 @@ def list_keys(conn: sa.Connection) -> list[ApiKey]:
     return [row_to_key(r) for r in rows]
 
 
-def revoke_key(conn: sa.Connection, ident: str) -> ApiKey:
-    """Revoke by key id or by the key's displayed prefix."""
+def resolve_key(conn: sa.Connection, ident: str) -> uuid.UUID:
+    """The id of the one key named by its id or its displayed prefix."""
     cond: Any
     try:
         cond = api_keys.c.key_id == uuid.UUID(ident)
@@ -147,6 +148,40 @@ def revoke_key(conn: sa.Connection, ident: str) -> ApiKey:
     rows = conn.execute(sa.select(api_keys.c.key_id).where(cond)).scalars().all()
     if len(rows) != 1:
         raise ApiKeyError(f"no single API key matches {ident!r} (found {len(rows)})")
+    found: uuid.UUID = rows[0]
+    return found
+
+
+def rotate_key(
+    conn: sa.Connection, ident: str, *, created_by: uuid.UUID | None = None
+) -> tuple[ApiKey, str, ApiKey]:
+    """A new secret for a key: a new key with the same name, permissions, scope and expiry,
+    and the old one revoked. Returns the new key, its plaintext (shown once) and the old key."""
+    old = get_key(conn, resolve_key(conn, ident))
+    assert old is not None
+    if not old.is_active:
+        raise ApiKeyError(f"API key {old.key_prefix} is revoked: create a new one instead")
+    new, plaintext = create_key(
+        conn,
+        name=old.display_name,
+        permissions=list(old.permissions),
+        delivery_streams=sorted(old.delivery_streams or [], key=str) or None,
+        tech_streams=sorted(old.tech_streams or [], key=str) or None,
+        created_by=created_by,
+    )
+    conn.execute(
+        api_keys.update().where(api_keys.c.key_id == new.key_id).values(expires_at=old.expires_at)
+    )
+    revoked = revoke_key(conn, str(old.key_id))
+    refreshed = get_key(conn, new.key_id)
+    assert refreshed is not None
+    return refreshed, plaintext, revoked
+
+
+def revoke_key(conn: sa.Connection, ident: str) -> ApiKey:
+    """Revoke by key id or by the key's displayed prefix."""
+    key_id = resolve_key(conn, ident)
+    rows = [key_id]
     conn.execute(api_keys.update().where(api_keys.c.key_id == rows[0]).values(is_active=False))
     # API processes keep recently used keys in memory while this version holds
     data_versions.bump(conn, [KEYS_TOPIC])
