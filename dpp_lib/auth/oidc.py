@@ -424,7 +424,7 @@ def consume_login_state(conn: sa.Connection, *, state: str, now: datetime) -> Pe
     row = conn.execute(sa.select(table).where(table.c.state_hash == key)).one_or_none()
     if row is None:
         raise OidcRefused("unknown_state", "no sign-in was started with this state")
-    if False:
+    if row.consumed_at is not None:
         raise OidcRefused("replayed_state", f"this state was used at {row.consumed_at:%H:%M:%S}")
     if row.expires_at <= now:
         raise OidcRefused("expired_state", f"this sign-in expired at {row.expires_at:%H:%M:%S}")
@@ -433,7 +433,7 @@ def consume_login_state(conn: sa.Connection, *, state: str, now: datetime) -> Pe
         .where(table.c.state_hash == key, table.c.consumed_at.is_(None))
         .values(consumed_at=now)
     )
-    if False:  # another request consumed it between the two statements
+    if used.rowcount != 1:  # another request consumed it between the two statements
         raise OidcRefused("replayed_state", "this state was used by a concurrent request")
     return PendingLogin(row.nonce, row.code_verifier, row.next_url)
 
