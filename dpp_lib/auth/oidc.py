@@ -445,14 +445,22 @@ def complete_login(
     state: str,
     code: str,
     now: datetime,
+    started_here: bool = True,
     error: str = "",
     error_description: str = "",
 ) -> CompletedLogin:
     """Consume the state (committed at once, so it never serves twice), exchange the code
-    and validate the ID token. ``error`` is the provider's own refusal (``access_denied``
-    when the user declines, for example): the state is consumed and the sign-in refused."""
+    and validate the ID token. ``started_here`` says whether the browser showing the state
+    is the one that started the sign-in (the caller's cookie check): a state from another
+    browser is refused, so nobody can sign a victim in as themselves (login CSRF).
+    ``error`` is the provider's own refusal (``access_denied`` when the user declines, for
+    example): the state is consumed and the sign-in refused."""
     with engine.begin() as conn:
         pending = consume_login_state(conn, state=state, now=now)
+    if not started_here:
+        raise OidcRefused(
+            "state_from_another_browser", "this browser did not start the sign-in it returns"
+        )
     if error:
         raise OidcRefused("provider_error", f"the provider answered {error}: {error_description}")
     if not code:

@@ -11,7 +11,10 @@ import json
 import os
 import selectors
 import shutil
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +24,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+import uvicorn
+
+from dpp_lib.settings import Settings
+from ingest_service.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "tests" / "oidc"
@@ -152,3 +159,35 @@ def query(url: str) -> dict[str, str]:
 def path_and_query(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
+
+
+def reserve_port() -> socket.socket:
+    """A bound loopback socket: its port is known before the server that will use it is
+    made (the provider must know the app's redirect URI first)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serving(settings: Settings, sock: socket.socket) -> Iterator[str]:
+    """The API under uvicorn on ``sock`` (a real server, in a thread); yields its origin."""
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="dpp-api-oidc", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the API did not start under uvicorn")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
