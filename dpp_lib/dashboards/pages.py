@@ -15,7 +15,11 @@ from dpp_lib.views.common import load_org
 
 def message_html(kind: str, text: str) -> str:
     """An access or sign-in message (``kind``: access-denied | not-signed-in)."""
-    return f'<div id="dpp-{kind}" class="dpp-message" role="alert"><p>{escape(text)}</p></div>'
+    style = "border-left: 4px solid #b3261e; background: #fdeceb; padding: 0.6em 1em"
+    return (
+        f'<div id="dpp-{kind}" class="dpp-message" role="alert" style="{style}">'
+        f"<p>{escape(text)}</p></div>"
+    )
 
 
 def whoami_html(

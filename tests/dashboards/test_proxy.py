@@ -1,0 +1,144 @@
+"""The proxy's decisions without Voila: what it forwards, what it refuses, and the page it
+shows when Voila is down (an in-process stand-in upstream records what reached it)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route
+
+from dpp_lib.access import Principal
+from ingest_service.proxy import DashboardProxy, _without_cookie
+from ingest_service.runtime import free_port
+
+ANN = Principal("user", str(uuid.uuid4()), "Ann", frozenset({"metrics:read"}))
+KERNEL = "0f0e0d0c-0b0a-4909-8807-060504030201"
+
+
+async def _identify(conn: HTTPConnection) -> Principal | None:
+    return ANN if conn.cookies.get("dpp_session") == "good" else None
+
+
+async def _echo(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {"headers": dict(request.headers), "path": request.url.path, "query": request.url.query}
+    )
+
+
+async def _page(request: Request) -> HTMLResponse:
+    return HTMLResponse(f'<script>{{"kernelId": "{KERNEL}"}}</script>')
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    """A stand-in for Voila on loopback that echoes what it received."""
+    app = Starlette(
+        routes=[
+            Route("/dashboards/voila/render/page.ipynb", _page),
+            Route("/dashboards/{rest:path}", _echo, methods=["GET", "POST"]),
+        ]
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def _front(upstream: str) -> Starlette:
+    proxy = DashboardProxy(upstream=upstream, identify=_identify, token=lambda: "launch-token")
+    return Starlette(routes=[Mount("/dashboards", proxy)])
+
+
+async def _call(app: Starlette, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://front.test") as client:
+        return await client.request(method, path, **kwargs)
+
+
+def _run(app: Starlette, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return asyncio.run(_call(app, method, path, **kwargs))
+
+
+def test_identity_credentials_and_session_cookie_are_replaced(upstream: str) -> None:
+    forged = str(uuid.uuid4())
+    answer = _run(
+        _front(upstream),
+        "GET",
+        "/dashboards/voila/api/echo?stream=a%20b&x=1",
+        headers={
+            "X-Forwarded-User": forged,
+            "X_Forwarded_User": forged,
+            "Authorization": "token guessed",
+            "Cookie": "dpp_session=good; _xsrf=abc",
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "1",
+        },
+    )
+    assert answer.status_code == 200
+    seen = answer.json()
+    assert seen["path"] == "/dashboards/voila/api/echo"
+    assert seen["query"] == "stream=a%20b&x=1"
+    headers = seen["headers"]
+    assert headers["x-forwarded-user"] == ANN.subject
+    assert forged not in str(headers)
+    assert headers["authorization"] == "token launch-token"
+    assert headers["cookie"] == "_xsrf=abc"
+    assert "x-secret-hop" not in headers
+
+
+def test_without_a_session_nothing_reaches_voila(upstream: str) -> None:
+    page = _run(_front(upstream), "GET", "/dashboards/x?y=1", headers={"Accept": "text/html"})
+    assert page.status_code == 302
+    assert page.headers["location"] == "/login?next=/dashboards/x%3Fy%3D1"
+    posted = _run(_front(upstream), "POST", "/dashboards/voila/api/shutdown/x", content=b"{}")
+    assert posted.status_code == 401
+
+
+def test_kernels_are_bound_to_the_page_that_started_them(upstream: str) -> None:
+    front = _front(upstream)
+    cookies = {"Cookie": "dpp_session=good"}
+
+    async def scenario() -> tuple[int, int]:
+        before = await _call(front, "GET", f"/dashboards/api/kernels/{KERNEL}", headers=cookies)
+        await _call(front, "GET", "/dashboards/voila/render/page.ipynb", headers=cookies)
+        after = await _call(front, "GET", f"/dashboards/api/kernels/{KERNEL}", headers=cookies)
+        return before.status_code, after.status_code
+
+    assert asyncio.run(scenario()) == (403, 200)
+
+
+def test_voila_down_gives_a_clear_502_page() -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    answer = _run(_front(nobody), "GET", "/dashboards/", headers={"Cookie": "dpp_session=good"})
+    assert answer.status_code == 502
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "The dashboards are not available right now" in answer.text
+    assert "Traceback" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("cookie", "kept"),
+    [
+        (b"dpp_session=abc", b""),
+        (b"a=1; dpp_session=abc; b=2", b"a=1; b=2"),
+        (b"dpp_session_other=1", b"dpp_session_other=1"),
+    ],
+)
+def test_only_the_session_cookie_is_removed(cookie: bytes, kept: bytes) -> None:
+    assert _without_cookie(cookie, b"dpp_session") == kept
