@@ -149,6 +149,12 @@ class PendingLogin:
 
 
 @dataclass(frozen=True)
+class StartedLogin:
+    url: str  # the provider's authorization URL to send the browser to
+    state: str  # for the caller to bind to the browser (never stored in the clear)
+
+
+@dataclass(frozen=True)
 class CompletedLogin:
     identity: OidcIdentity
     next_url: str | None
@@ -396,8 +402,8 @@ def _state_hash(state: str) -> str:
 
 def begin_login(
     conn: sa.Connection, client: OidcClient, *, next_url: str | None, now: datetime
-) -> str:
-    """Store a pending login and return the provider's authorization URL to redirect to."""
+) -> StartedLogin:
+    """Store a pending login; the provider's authorization URL to redirect to and the state."""
     url_state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     code_verifier = secrets.token_urlsafe(64)  # 86 characters (RFC 7636: 43 to 128)
     url = client.authorization_url(state=url_state, nonce=nonce, code_verifier=code_verifier)
@@ -414,7 +420,7 @@ def begin_login(
             expires_at=now + LOGIN_STATE_TTL,
         )
     )
-    return url
+    return StartedLogin(url, url_state)
 
 
 def consume_login_state(conn: sa.Connection, *, state: str, now: datetime) -> PendingLogin:

@@ -83,7 +83,7 @@ def sign_in(
 ) -> tuple[str, str]:
     """A sign-in started here and finished at the provider: (state, code)."""
     with engine.begin() as conn:
-        url = begin_login(conn, client, next_url=next_url, now=now_utc())
+        url = begin_login(conn, client, next_url=next_url, now=now_utc()).url
     back = query(sign_in_at_provider(url, login=login, redirect_uri=REDIRECT_URI))
     return back["state"], back["code"]
 
@@ -187,7 +187,7 @@ def test_sign_in_with_pkce_state_and_nonce(
     engine: sa.Engine, client: OidcClient, provider: RunningProvider
 ) -> None:
     with engine.begin() as conn:
-        url = begin_login(conn, client, next_url="/dashboards/?stream=payments", now=now_utc())
+        url = begin_login(conn, client, next_url="/dashboards/?stream=payments", now=now_utc()).url
     params = query(url)
     assert url.startswith(provider.issuer + "/auth?")
     assert params["code_challenge_method"] == "S256"
@@ -255,7 +255,7 @@ def test_a_wrong_client_secret_is_refused_at_the_token_endpoint(
 
 def test_a_provider_error_consumes_the_state(engine: sa.Engine, client: OidcClient) -> None:
     with engine.begin() as conn:
-        url = begin_login(conn, client, next_url=None, now=now_utc())
+        url = begin_login(conn, client, next_url=None, now=now_utc()).url
     back = query(sign_in_at_provider(url, login="alice", redirect_uri=REDIRECT_URI, consent=False))
     assert back["error"] == "access_denied"
     with pytest.raises(OidcRefused) as exc:
