@@ -62,7 +62,8 @@ server.listen(0, '127.0.0.1', () => {
     features: { devInteractions: { enabled: true } },
     renderError(ctx, out) {
       ctx.type = 'html';
-      ctx.body = `<h1>oidc-provider error</h1><pre>${JSON.stringify(out)}</pre>`;
+      const text = JSON.stringify(out).replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`);
+      ctx.body = `<h1>oidc-provider error</h1><pre>${text}</pre>`;
     },
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
