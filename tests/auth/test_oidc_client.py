@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -319,6 +321,30 @@ def test_an_expired_token_is_refused(engine: sa.Engine, client: OidcClient) -> N
             token, nonce=nonce, now=at_expiry + timedelta(seconds=CLOCK_LEEWAY_SECONDS + 1)
         )
     assert refusal(exc) == "expired_token"
+
+
+def test_a_token_issued_before_our_clock_allows_is_refused(
+    engine: sa.Engine, client: OidcClient
+) -> None:
+    token, nonce = issued_id_token(engine, client)
+    issued = unb64(token.split(".")[1])["iat"]
+    moment = now_utc()
+    at_issue = moment + timedelta(seconds=issued - moment.timestamp())
+    early = at_issue - timedelta(seconds=CLOCK_LEEWAY_SECONDS + 1)
+    with pytest.raises(OidcRefused) as exc:
+        client.validate_id_token(token, nonce=nonce, now=early)
+    assert refusal(exc) == "issued_in_future"
+
+
+def test_a_token_of_another_issuer_name_is_refused(engine: sa.Engine, client: OidcClient) -> None:
+    """The signature holds but ``iss`` is not the discovered issuer (as if the keys were
+    shared by two issuers)."""
+    token, nonce = issued_id_token(engine, client)
+    metadata = client.metadata()
+    client._metadata = (time.monotonic(), replace(metadata, issuer="https://elsewhere.test"))
+    with pytest.raises(OidcRefused) as exc:
+        client.validate_id_token(token, nonce=nonce, now=now_utc())
+    assert refusal(exc) == "wrong_issuer"
 
 
 def test_an_unsigned_or_hmac_token_is_refused(engine: sa.Engine, client: OidcClient) -> None:
