@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import typer
 from rich.progress import TaskID
 
+from dpp_lib.cli_access import apikey_rotate, group_app, role_app, user_app
 from dpp_lib.errors import DppError
 from dpp_lib.settings import Settings, ensure_secrets
 
@@ -38,6 +39,10 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(api_app, name="api")
+app.add_typer(user_app, name="user")
+app.add_typer(role_app, name="role")
+app.add_typer(group_app, name="group")
+apikey_app.command("rotate")(apikey_rotate)
 app.add_typer(dashboards_app, name="dashboards")
 
 

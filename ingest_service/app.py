@@ -18,6 +18,8 @@ from ingest_service.fastpath import CachedAnswers
 from ingest_service.middleware import RequestIdMiddleware
 from ingest_service.responses import JsonResponse
 from ingest_service.routes import admin, docs, events, metrics, ops, streams, webhooks
+from ingest_service.routes.access_admin import router as access_admin_router
+from ingest_service.routes.auth import router as auth_router
 from ingest_service.state import ServiceState
 
 GC_GEN0_THRESHOLD = 20_000
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.include_router(streams.router)
     app.include_router(metrics.router)
     app.include_router(admin.router)
+    app.include_router(access_admin_router)
+    app.include_router(auth_router)
     app.include_router(ops.router)
     docs.install(app)
     logging.getLogger(__name__).info("DPP API ready")

@@ -158,6 +158,7 @@ class CachedAnswers:
         scope.setdefault("state", {})["rate_limit_decision"] = decision
         if not decision.allowed:
             return False  # the long way answers 429 with the same decision
+        serving.count_key_use(state, known.principal.subject)
         if found.renew is not None:
             serving.renew(state, alias.cache_key, found.renew)
         text = incoming.decode("latin-1")

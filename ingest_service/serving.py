@@ -30,30 +30,30 @@ from ingest_service.compute import ViewCall
 from ingest_service.deps import bearer_key, service
 from ingest_service.errors import ApiError, request_id
 from ingest_service.fastpath import Alias, bearer_token, token_digest
+from ingest_service.sessions import CSRF_HEADER, SESSION_COOKIE, check_session_csrf, current_user
 from ingest_service.state import ServiceState
 
 log = logging.getLogger(__name__)
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 async def authorise(request: Request, permission: str, tier: str) -> Principal:
-    """The caller: 401 without a usable key, 403 without ``permission``, 429 over the
-    tier's rate limit. The rate-limit headers go on the response whatever it is."""
+    """The caller, by API key (``Authorization: Bearer``) or by session cookie — the same
+    ``Principal`` rules either way: 401 without a usable key or live session, 403 without
+    ``permission``, 429 over the tier's rate limit. With a session cookie, a request that
+    changes something also needs the session's CSRF token in ``X-CSRF-Token``. The
+    rate-limit headers go on the response whatever it is."""
     state = service(request)
     token = bearer_token(request.headers.get("authorization", ""))
     digest = token_digest(token) if token else None
-    versions = state.versions.fresh()
-    if versions is None:
-        versions = await run_in_threadpool(state.versions.current)
-    known = state.known_keys.get(digest, versions) if digest else None
-    if known is not None:
-        principal = known.principal
+    if token is None and request.cookies.get(SESSION_COOKIE):
+        principal = await _session_principal(request)
     else:
-        key = await bearer_key(request, state, None)
-        principal = Principal.from_api_key(key)
-        if digest:
-            state.known_keys.put(digest, key, versions)
+        principal = await _key_principal(request, state, digest)
+        count_key_use(state, principal.subject)
     if not principal.has(permission):
-        raise ApiError(403, f"API key lacks the '{permission}' permission")
+        raise ApiError(403, f"{_who(principal)} lacks the '{permission}' permission")
     request_state = request.scope.setdefault("state", {})
     # the fast path may have counted this request already (its answer was not cached)
     decision = request_state.pop("rate_limit_decision", None) or state.rate_limiter.hit(
@@ -76,9 +76,63 @@ async def authorise(request: Request, permission: str, tier: str) -> Principal:
     return principal
 
 
+async def _key_principal(request: Request, state: ServiceState, digest: bytes | None) -> Principal:
+    versions = state.versions.fresh()
+    if versions is None:
+        versions = await run_in_threadpool(state.versions.current)
+    known = state.known_keys.get(digest, versions) if digest else None
+    if known is not None:
+        return known.principal
+    key = await bearer_key(request, state, None)
+    if digest:
+        state.known_keys.put(digest, key, versions)
+    return Principal.from_api_key(key)
+
+
+async def _session_principal(request: Request) -> Principal:
+    principal = await current_user(request)
+    if principal is None:
+        raise ApiError(
+            401,
+            "your session has expired or was signed out: sign in again at /login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.method not in SAFE_METHODS and not check_session_csrf(
+        request, request.headers.get(CSRF_HEADER)
+    ):
+        raise ApiError(
+            403, "missing or wrong X-CSRF-Token header (GET /auth/me gives the session's token)"
+        )
+    return principal
+
+
+def _who(principal: Principal) -> str:
+    return "API key" if principal.kind == "api_key" else "your account"
+
+
+def count_key_use(state: ServiceState, key_id: str) -> None:
+    """Count a request of an API key (hourly usage); writes the counts once a minute in
+    the background, never in the request."""
+    if state.key_usage.hit(uuid.UUID(key_id), now_utc()):
+        task = asyncio.get_running_loop().create_task(_flush_usage(state))
+        _renewals.add(task)
+        task.add_done_callback(_renewals.discard)
+
+
+async def _flush_usage(state: ServiceState) -> None:
+    try:
+        await run_in_threadpool(state.key_usage.flush, state.engine)
+    except Exception:
+        log.warning("writing API key usage failed (kept for the next try)", exc_info=True)
+
+
 def require_unrestricted(principal: Principal, what: str) -> None:
     if principal.is_restricted:
-        raise ApiError(403, f"{what} covers the whole organisation: it needs an unscoped key")
+        raise ApiError(
+            403,
+            f"{what} covers the whole organisation: it needs an unscoped "
+            + ("key" if principal.kind == "api_key" else "account"),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,14 +156,16 @@ def resolve_stream(
             found = lookups.delivery_stream(value)
             if found is not None:
                 if not principal.sees_delivery(found):
-                    raise ApiError(403, f"API key is not scoped to delivery stream {value!r}")
+                    raise ApiError(
+                        403, f"{_who(principal)} is not scoped to delivery stream {value!r}"
+                    )
                 names = [k for k, v in lookups.delivery_by_key.items() if v == found]
                 return StreamRef(kind, found, min(names, key=lambda n: (n == str(found), n)))
         else:
             found = lookups.tech_stream_id(value)
             if found is not None:
                 if not principal.sees_tech(found):
-                    raise ApiError(403, f"API key is not scoped to tech stream {value!r}")
+                    raise ApiError(403, f"{_who(principal)} is not scoped to tech stream {value!r}")
                 info = lookups.tech_stream(found)
                 return StreamRef(kind, found, info.name if info else value)
     kind_text = " or ".join(kinds)

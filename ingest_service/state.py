@@ -23,6 +23,7 @@ from ingest_service.fastpath import Aliases, KnownKeys
 from ingest_service.inbox import Inbox, make_inbox
 from ingest_service.middleware import LatencyWindow
 from ingest_service.ratelimit import RateLimiter
+from ingest_service.session_cache import KeyUsage, KnownSessions
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class ServiceState:
     computer: Computer
     known_keys: KnownKeys = field(default_factory=KnownKeys)
     aliases: Aliases = field(default_factory=Aliases)
+    known_sessions: KnownSessions = field(default_factory=KnownSessions)
+    key_usage: KeyUsage = field(default_factory=KeyUsage)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     single_flight: SingleFlight = field(default_factory=SingleFlight)
     _lookups: OrgLookups | None = None

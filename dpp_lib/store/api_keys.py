@@ -115,7 +115,8 @@ def create_key(
             expires_at=now + timedelta(days=expires_days) if expires_days else None,
         )
     )
-    data_versions.bump(conn, [KEYS_TOPIC])
+    # No data-version bump: a new key changes no key an API process may hold in memory
+    # (revocation and rotation do bump it).
     key = get_key(conn, key_id)
     assert key is not None  # just inserted in this transaction
     return key, plaintext
