@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from dpp_lib import __version__
 from dpp_lib.settings import Settings
 from ingest_service import errors
+from ingest_service.dashboards import dashboard_proxy
 from ingest_service.fastpath import CachedAnswers
 from ingest_service.middleware import RequestIdMiddleware
 from ingest_service.responses import JsonResponse
@@ -29,6 +30,7 @@ GIL_SWITCH_SECONDS = 0.0005
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
     settings = settings or Settings()
     dpp = state or ServiceState.from_settings(settings)
+    dashboards = dashboard_proxy(settings) if settings.dashboards_enabled else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             yield
         finally:
             poller.cancel()
+            if dashboards is not None:
+                await dashboards.aclose()
             dpp.computer.close()
             await dpp.inbox.close()
 
@@ -65,6 +69,8 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.include_router(auth_router)
     app.include_router(ops.router)
     docs.install(app)
+    if dashboards is not None:
+        app.mount("/dashboards", dashboards)  # Voila behind sign-in (ingest_service.proxy)
     logging.getLogger(__name__).info("DPP API ready")
     return app
 
