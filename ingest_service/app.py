@@ -18,7 +18,7 @@ from ingest_service.dashboards import dashboard_proxy
 from ingest_service.fastpath import CachedAnswers
 from ingest_service.middleware import RequestIdMiddleware
 from ingest_service.responses import JsonResponse
-from ingest_service.routes import admin, docs, events, metrics, ops, streams, webhooks
+from ingest_service.routes import admin, docs, events, metrics, oidc, ops, streams, webhooks
 from ingest_service.routes.access_admin import router as access_admin_router
 from ingest_service.routes.auth import router as auth_router
 from ingest_service.state import ServiceState
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.include_router(access_admin_router)
     app.include_router(auth_router)
     app.include_router(ops.router)
+    app.include_router(oidc.router)
     docs.install(app)
     if dashboards is not None:
         app.mount("/dashboards", dashboards)  # Voila behind sign-in (ingest_service.proxy)
