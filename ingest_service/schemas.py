@@ -21,6 +21,11 @@ class Meta(_Open):
     as_of: datetime | None = Field(None, description="The moment computed for; null = now")
     request_id: str | None = None
     cached: bool | None = None
+    stale: bool | None = Field(
+        None,
+        description="Present (true) when an answer for now is past its TTL and is being"
+        " computed again; served meanwhile (X-Cache: STALE)",
+    )
     stream_type: Literal["delivery", "tech"] | None = None
     stream_id: str | None = None
     stream: str | None = None

@@ -125,6 +125,33 @@ class Scope:
         raise MetricInputError("frame has no tech stream column to scope by")
 
 
+def stream_rows(frame: pd.DataFrame, kind: str) -> dict[Any, np.ndarray]:
+    """Every stream's rows of ``frame`` at once, as positions: for each stream ``s`` of
+    ``kind``, ``frame.iloc[rows[s]]`` equals ``Scope(delivery_stream_id=s).apply(frame)``
+    (``kind="delivery"``) or ``Scope(tech_stream_id=s).apply(frame)`` (``"tech"``). One pass
+    instead of one filter per stream (data quality for 112 streams on 4 M events spent 60 % of
+    its time filtering)."""
+    if frame.empty:
+        return {}
+    if kind == "delivery":
+        column = "delivery_stream_id"
+    elif "tech_stream_id" in frame.columns:
+        column = "tech_stream_id"
+    elif "tech_stream_ids" in frame.columns:
+        listed = frame["tech_stream_ids"].reset_index(drop=True).explode().dropna()
+        pairs = pd.DataFrame({"row": listed.index.to_numpy(), "stream": listed.to_numpy()})
+        pairs = pairs.drop_duplicates()
+        return {
+            stream: np.sort(rows.to_numpy())
+            for stream, rows in pairs.groupby("stream", sort=False)["row"]
+        }
+    else:
+        raise MetricInputError("frame has no tech stream column to scope by")
+    ids = frame[column].reset_index(drop=True)
+    groups = ids.groupby(ids, sort=False).indices
+    return {stream: np.asarray(rows) for stream, rows in groups.items()}
+
+
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as dicts (``Timestamp`` values are ``datetime``s, missing ones ``NaT``):
     plain Python for loops whose values mypy can follow."""

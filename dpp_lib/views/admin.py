@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.metrics import data_quality
-from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS, Scope
+from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS, Scope, stream_rows
 from dpp_lib.store import read
 from dpp_lib.views.common import Org, Stream, num
 
@@ -49,8 +51,9 @@ def data_quality_report(
     streams: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     for kind, members in (("delivery", delivery), ("tech", tech)):
+        rows = _stream_rows(frames, kind) if members else {}
         for s in members:
-            rates = stream_rates(frames, s, kind, as_of=as_of, window_days=window_days)
+            rates = stream_rates(frames, s, kind, as_of=as_of, window_days=window_days, rows=rows)
             streams.append(
                 {"stream": s.name, "stream_id": str(s.stream_id), "kind": kind, "rates": rates}
             )
@@ -83,14 +86,19 @@ def stream_rates(
     *,
     as_of: datetime,
     window_days: int,
+    rows: Mapping[str, Mapping[Any, np.ndarray] | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """One stream's rates that concern its kind (``STREAM_RATES``)."""
-    own = (
-        Scope(delivery_stream_id=stream.stream_id)
-        if kind == "delivery"
-        else Scope(tech_stream_id=stream.stream_id)
-    )
-    scoped = {k: _apply(own, v) for k, v in frames.items()}
+    """One stream's rates that concern its kind (``STREAM_RATES``). ``rows``: every
+    stream's rows of each frame (``_stream_rows``), when many streams are reported."""
+    if rows is None:
+        own = (
+            Scope(delivery_stream_id=stream.stream_id)
+            if kind == "delivery"
+            else Scope(tech_stream_id=stream.stream_id)
+        )
+        scoped = {k: _apply(own, v) for k, v in frames.items()}
+    else:
+        scoped = {k: _own_rows(v, rows[k], stream.stream_id) for k, v in frames.items()}
     result = _quality(scoped, as_of, window_days, stream.team_size)
     return {
         name: {
@@ -129,6 +137,28 @@ def _quality(
         window_days=window_days,
         team_size=team_size or None,
     )
+
+
+def _stream_rows(
+    frames: dict[str, pd.DataFrame], kind: str
+) -> dict[str, Mapping[Any, np.ndarray] | None]:
+    """Each frame's rows per stream of ``kind``; None where the frame has no stream of that
+    kind (pulse answers have no tech stream: ``_apply`` gives them nothing)."""
+    out: dict[str, Mapping[Any, np.ndarray] | None] = {}
+    for name, frame in frames.items():
+        if kind == "tech" and not {"tech_stream_id", "tech_stream_ids"} & set(frame.columns):
+            out[name] = None
+        else:
+            out[name] = stream_rows(frame, kind)
+    return out
+
+
+def _own_rows(
+    frame: pd.DataFrame, rows: Mapping[Any, np.ndarray] | None, stream_id: Any
+) -> pd.DataFrame:
+    if rows is None or stream_id not in rows:
+        return frame.iloc[0:0]
+    return frame.iloc[rows[stream_id]]
 
 
 def _apply(scope: Scope, frame: pd.DataFrame) -> pd.DataFrame:

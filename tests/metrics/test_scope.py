@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from dpp_lib.metrics.common import Scope
+from dpp_lib.metrics.common import Scope, stream_rows
 from dpp_lib.metrics.frames import make_frame
 
 A, B, C = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -43,3 +43,39 @@ def test_membership_of_tech_streams_and_empty_frames_keep_their_columns() -> Non
     empty = make_frame("cycles")
     scoped = Scope(tech_stream_id=A).apply(empty)
     assert list(scoped.columns) == list(empty.columns) and scoped.empty
+
+
+def test_stream_rows_is_every_single_stream_scope_at_once() -> None:
+    cycles = make_frame(
+        "cycles",
+        [
+            {"ticket_id": "X-1", "delivery_stream_id": A, "tech_stream_ids": [A, B]},
+            {"ticket_id": "X-2", "delivery_stream_id": None, "tech_stream_ids": [C, C]},
+            {"ticket_id": "X-3", "delivery_stream_id": B, "tech_stream_ids": None},
+            {"ticket_id": "X-4", "delivery_stream_id": A, "tech_stream_ids": []},
+            {"ticket_id": "X-5", "delivery_stream_id": B, "tech_stream_ids": [B]},
+        ],
+    )
+    gappy = cycles.iloc[[4, 0, 2, 1]]  # an index that is neither ordered nor 0..n
+    prs = make_frame(
+        "prs",
+        [
+            {"pr_number": 1, "delivery_stream_id": A, "tech_stream_id": B},
+            {"pr_number": 2, "delivery_stream_id": C, "tech_stream_id": None},
+            {"pr_number": 3, "delivery_stream_id": A, "tech_stream_id": B},
+        ],
+    )
+    for frame in (cycles, gappy, prs):
+        for kind in ("delivery", "tech"):
+            rows = stream_rows(frame, kind)
+            for stream in (A, B, C):
+                one = (
+                    Scope(delivery_stream_id=stream)
+                    if kind == "delivery"
+                    else Scope(tech_stream_id=stream)
+                )
+                expected = one.apply(frame)
+                got = frame.iloc[rows[stream]] if stream in rows else frame.iloc[0:0]
+                assert got.index.tolist() == expected.index.tolist(), (kind, stream)
+    assert sorted(map(str, stream_rows(cycles, "tech"))) == sorted(map(str, (A, B, C)))
+    assert stream_rows(cycles.iloc[0:0], "tech") == {}
