@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -103,6 +104,12 @@ class OidcConfig:
             raise SettingsError(f"AUTH_METHOD=oidc needs {', '.join(missing)} to be set")
         if "openid" not in settings.oidc_scopes.split():
             raise SettingsError(f"OIDC_SCOPES must include 'openid' (is {settings.oidc_scopes!r})")
+        for name, url in (
+            ("OIDC_ISSUER_URL", settings.oidc_issuer_url),
+            ("OIDC_REDIRECT_URI", settings.oidc_redirect_uri),
+        ):
+            if settings.environment == "production" and not _secure_or_loopback(url.strip()):
+                raise SettingsError(f"{name} must be an https URL in production: {url}")
         secret = settings.read_secret("oidc_client_secret")
         if secret is None:
             raise SettingsError(
@@ -347,6 +354,14 @@ class OidcClient:
         got = claims.get("nonce")
         if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
             raise OidcRefused("wrong_nonce", "the ID token's nonce is not this sign-in's")
+
+
+def _secure_or_loopback(url: str) -> bool:
+    """https, or http to this machine (tests and local development): spec §8.4."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _header(token: str) -> dict[str, Any]:

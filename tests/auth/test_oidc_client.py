@@ -176,6 +176,43 @@ def test_client_secret_comes_from_the_secrets_directory_only(
     assert CLIENT_SECRET not in repr(config)
 
 
+@pytest.mark.parametrize(
+    ("issuer", "redirect", "named"),
+    [
+        (
+            "http://login.example.test/t/v2.0",
+            "https://dpp.example.test/auth/callback",
+            "OIDC_ISSUER_URL",
+        ),
+        (
+            "https://login.example.test/t/v2.0",
+            "http://dpp.example.test/auth/callback",
+            "OIDC_REDIRECT_URI",
+        ),
+        ("login.example.test/t/v2.0", "https://dpp.example.test/auth/callback", "OIDC_ISSUER_URL"),
+    ],
+)
+def test_production_urls_must_be_https(
+    settings: Settings, issuer: str, redirect: str, named: str
+) -> None:
+    (settings.secrets_dir / "oidc_client_secret").write_text(CLIENT_SECRET)
+    configured = oidc_settings(settings, issuer).model_copy(
+        update={"oidc_redirect_uri": redirect, "environment": "production"}
+    )
+    with pytest.raises(SettingsError) as exc:
+        OidcConfig.from_settings(configured)
+    assert exc.value.message.startswith(f"{named} must be an https URL in production")
+    good = configured.model_copy(
+        update={
+            "oidc_issuer_url": "https://login.example.test/t/v2.0",
+            "oidc_redirect_uri": "https://dpp.example.test/auth/callback",
+        }
+    )
+    assert OidcConfig.from_settings(good).issuer_url == "https://login.example.test/t/v2.0"
+    loopback = good.model_copy(update={"oidc_issuer_url": "http://127.0.0.1:8080/t"})
+    assert OidcConfig.from_settings(loopback).issuer_url == "http://127.0.0.1:8080/t"
+
+
 def test_missing_settings_are_named(settings: Settings) -> None:
     with pytest.raises(SettingsError) as exc:
         OidcConfig.from_settings(settings.model_copy(update={"auth_method": "oidc"}))
