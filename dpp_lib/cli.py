@@ -297,10 +297,16 @@ def up(host: str | None = None, port: int | None = None) -> None:
 @dashboards_app.command("serve")
 def dashboards_serve() -> None:
     """Run Voila alone on loopback (when the API runs as `dpp serve`); Ctrl-C stops it."""
+    import signal
+
     from dpp_lib.dashboards.voila import VoilaServer
 
     _setup_logging()
     settings = _settings()
+    # Stop Voila and its kernels on Ctrl-C and on SIGTERM (a service manager), even when
+    # started in the background with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         with VoilaServer(settings) as voila:
             typer.echo(f"Voila on {voila.url}/dashboards/ behind the API's /dashboards/ (Ctrl-C)")

@@ -214,17 +214,20 @@ class VoilaServer:
         return None if self.process is None else self.process.wait()
 
     def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to Voila (it shuts its kernels down), then SIGKILL to whatever is left of
+        its process group (a kernel that did not stop)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     def __enter__(self) -> VoilaServer:
         self.start()
