@@ -66,7 +66,7 @@ class Site:
         return f"{self.base}/dashboards/voila/render/whoami.ipynb{query}"
 
 
-def _user(conn: sa.Connection, name: str, *grants: tuple[str, uuid.UUID | None]) -> SignedIn:
+def make_user(conn: sa.Connection, name: str, *grants: tuple[str, uuid.UUID | None]) -> SignedIn:
     email = f"{name.split()[0].lower()}@example.com"
     user = create_user(
         conn,
@@ -97,9 +97,9 @@ def site(demo_sqlite: DemoOrg, tmp_path_factory: pytest.TempPathFactory) -> Iter
     engine = make_engine(url)
     with engine.begin() as conn:
         streams = {s.name: s.stream_id for s in load_org(conn).delivery}
-        ann = _user(conn, "Ann Payments", ("viewer", streams["payments"]))
-        bob = _user(conn, "Bob Lending", ("viewer", streams["lending"]))
-        admin = _user(conn, "Ada Admin", ("platform_admin", None))
+        ann = make_user(conn, "Ann Payments", ("viewer", streams["payments"]))
+        bob = make_user(conn, "Bob Lending", ("viewer", streams["lending"]))
+        admin = make_user(conn, "Ada Admin", ("platform_admin", None))
     shutil.copytree(demo_sqlite.settings.secrets_dir, base / "secrets")
     settings = demo_sqlite.settings.model_copy(
         update={

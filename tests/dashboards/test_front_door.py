@@ -9,6 +9,7 @@ import html
 import json
 import re
 import socket
+import time
 from urllib.parse import quote
 
 import httpx
@@ -16,8 +17,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from dpp_lib.auth.sessions import revoke_session, session_id_for
 from dpp_lib.dashboards.voila import IDENTITY_HEADER
-from tests.dashboards.conftest import Site
+from dpp_lib.store.types import now_utc
+from tests.dashboards.conftest import Site, make_user
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +98,21 @@ def test_a_bad_or_revoked_session_is_no_session(site: Site) -> None:
     answer = _get(site, "/dashboards/voila/render/whoami.ipynb", "not-a-session", **PAGE_HEADERS)
     assert answer.status_code == 302
     assert _get(site, "/dashboards/voila/static/voila.js", "not-a-session").status_code == 401
+
+
+def test_a_session_revoked_after_sign_in_loses_the_dashboards(site: Site) -> None:
+    with site.engine.begin() as conn:
+        cy = make_user(conn, "Cy Revoked", ("viewer", site.streams["payments"]))
+    assert _get(site, "/dashboards/voila/static/voila.js", cy.token).status_code == 200
+    with site.engine.begin() as conn:
+        assert revoke_session(conn, session_id_for(cy.token), now_utc())
+    # The API notices the access change at its next data-version poll (about a second).
+    deadline = time.monotonic() + 60
+    status = 200
+    while status == 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = _get(site, "/dashboards/voila/static/voila.js", cy.token).status_code
+    assert status == 401
 
 
 def test_a_websocket_without_a_session_is_refused(site: Site) -> None:
