@@ -85,7 +85,8 @@ class DashboardProxy:
     """ASGI app mounted at ``/dashboards``. ``upstream``: Voila's origin
     (``http://127.0.0.1:<port>``); ``identify``: the signed-in principal or None;
     ``token``: Voila's launch token, read on each request (a restart makes a new one);
-    ``session_cookie``: the sign-in cookie, never passed to Voila."""
+    ``session_cookie``: the sign-in cookie, never passed to Voila; an open WebSocket is
+    closed within ``session_recheck_seconds`` of its session ending."""
 
     def __init__(
         self,
@@ -95,12 +96,14 @@ class DashboardProxy:
         token: Callable[[], str | None],
         login_path: str = "/login",
         session_cookie: str = "dpp_session",
+        session_recheck_seconds: float = 10.0,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.identify = identify
         self.token = token
         self.login_path = login_path
         self.session_cookie = session_cookie.encode()
+        self.session_recheck_seconds = session_recheck_seconds
         self.kernels = KernelOwners()
         self._client: httpx.AsyncClient | None = None
 
@@ -280,13 +283,33 @@ class DashboardProxy:
             log.warning("dashboards: WebSocket %s to Voila failed: %s", path, exc)
             await _reject(scope, send, status, "the dashboards server refused the connection")
             return
+
+        async def still_signed_in() -> bool:
+            again = await self.identify(conn)
+            return again is not None and again.subject == principal.subject
+
         async with upstream:
             await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
-            await _pump(receive, send, upstream)
+            await _pump(receive, send, upstream, still_signed_in, self.session_recheck_seconds)
 
 
-async def _pump(receive: Receive, send: Send, upstream: ClientConnection) -> None:
-    """Relay messages both ways until either side closes."""
+async def _pump(
+    receive: Receive,
+    send: Send,
+    upstream: ClientConnection,
+    still_signed_in: Callable[[], Awaitable[bool]],
+    recheck_seconds: float,
+) -> None:
+    """Relay messages both ways until either side closes, or the session ends (signed out,
+    revoked, expired: checked every ``recheck_seconds``; the socket is closed with 1008)."""
+
+    async def watch_session() -> None:
+        while True:
+            await asyncio.sleep(recheck_seconds)
+            if not await still_signed_in():
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": 1008, "reason": "signed out"})
+                return
 
     async def client_to_upstream() -> None:
         while True:
@@ -314,6 +337,7 @@ async def _pump(receive: Receive, send: Send, upstream: ClientConnection) -> Non
     tasks = [
         asyncio.ensure_future(client_to_upstream()),
         asyncio.ensure_future(upstream_to_client()),
+        asyncio.ensure_future(watch_session()),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -9,13 +9,12 @@ import html
 import json
 import re
 import socket
-import time
 from urllib.parse import quote
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dpp_lib.auth.sessions import revoke_session, session_id_for
 from dpp_lib.dashboards.voila import IDENTITY_HEADER
@@ -101,18 +100,27 @@ def test_a_bad_or_revoked_session_is_no_session(site: Site) -> None:
 
 
 def test_a_session_revoked_after_sign_in_loses_the_dashboards(site: Site) -> None:
+    """New requests are refused, and the open kernel socket is closed (policy violation)."""
     with site.engine.begin() as conn:
         cy = make_user(conn, "Cy Revoked", ("viewer", site.streams["payments"]))
-    assert _get(site, "/dashboards/voila/static/voila.js", cy.token).status_code == 200
-    with site.engine.begin() as conn:
-        assert revoke_session(conn, session_id_for(cy.token), now_utc())
-    # The API notices the access change at its next data-version poll (about a second).
-    deadline = time.monotonic() + 60
-    status = 200
-    while status == 200 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = _get(site, "/dashboards/voila/static/voila.js", cy.token).status_code
-    assert status == 401
+    page = _get(site, "/dashboards/voila/render/whoami.ipynb", cy.token)
+    found = KERNEL_ID.search(page.text)
+    assert found is not None
+    url = site.base.replace("http", "ws", 1) + f"/dashboards/api/kernels/{found[1]}/channels"
+    headers = [("Cookie", f"dpp_session={cy.token}"), ("Origin", site.base)]
+
+    async def revoke_while_open() -> int | None:
+        async with connect(url, additional_headers=headers, proxy=None, open_timeout=20) as ws:
+            with site.engine.begin() as conn:
+                assert revoke_session(conn, session_id_for(cy.token), now_utc())
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), timeout=60)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+
+    assert asyncio.run(revoke_while_open()) == 1008
+    assert _get(site, "/dashboards/voila/static/voila.js", cy.token).status_code == 401
 
 
 def test_a_websocket_without_a_session_is_refused(site: Site) -> None:
