@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dpp_lib.store.schema import login_attempts
 
@@ -48,23 +50,24 @@ def blocked_for(conn: sa.Connection, keys: Sequence[str], now: datetime) -> int:
 
 
 def record_failure(conn: sa.Connection, key: str, free: int, now: datetime) -> int:
-    """Count one failure for ``key``; returns its failure count."""
-    row = conn.execute(sa.select(login_attempts).where(login_attempts.c.attempt_key == key)).first()
-    failures = 1
-    if row is not None and now - row.last_failure_at < FORGET_AFTER:
-        failures = row.failures + 1
+    """Count one failure for ``key``; returns its failure count. Safe when processes count
+    the same key at once (the row is created if missing, then locked on Postgres)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(login_attempts)
+        .values(attempt_key=key, failures=0, last_failure_at=now - 2 * FORGET_AFTER)
+        .on_conflict_do_nothing(index_elements=["attempt_key"])
+    )
+    row = conn.execute(
+        sa.select(login_attempts).where(login_attempts.c.attempt_key == key).with_for_update()
+    ).one()
+    failures = row.failures + 1 if now - row.last_failure_at < FORGET_AFTER else 1
     wait = backoff(failures, free)
-    values = {
-        "failures": failures,
-        "last_failure_at": now,
-        "blocked_until": now + wait if wait else None,
-    }
-    if row is None:
-        conn.execute(login_attempts.insert().values(attempt_key=key, **values))
-    else:
-        conn.execute(
-            login_attempts.update().where(login_attempts.c.attempt_key == key).values(**values)
-        )
+    conn.execute(
+        login_attempts.update()
+        .where(login_attempts.c.attempt_key == key)
+        .values(failures=failures, last_failure_at=now, blocked_until=now + wait if wait else None)
+    )
     return failures
 
 

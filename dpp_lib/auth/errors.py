@@ -16,3 +16,10 @@ class AccessNotFound(AccessError):
 
     code = "not_found"
     http_status = 404
+
+
+def require_printable(value: str, what: str) -> str:
+    """``value`` unless it holds control characters (Postgres refuses NUL in text)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise AccessError(f"{what} contains control characters")
+    return value

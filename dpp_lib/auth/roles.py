@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from dpp_lib.access import Principal
 from dpp_lib.auth.audit import actor_uuid, record
-from dpp_lib.auth.errors import AccessError, AccessNotFound
+from dpp_lib.auth.errors import AccessError, AccessNotFound, require_printable
 from dpp_lib.store.schema import (
     delivery_streams,
     group_role_mappings,
@@ -236,7 +236,7 @@ def map_group(
 ) -> GroupMapping:
     """Members of the group (an exact name, or a regular expression matching the whole
     name) get ``role`` with that scope at their next OIDC sign-in."""
-    pattern = group_pattern.strip()
+    pattern = require_printable(group_pattern, "the group pattern").strip()
     if not pattern:
         raise AccessError("a group mapping needs a group name or pattern")
     if is_regex:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from dpp_lib.auth import passwords
 from dpp_lib.auth.audit import actor_uuid, record
-from dpp_lib.auth.errors import AccessError, AccessNotFound
+from dpp_lib.auth.errors import AccessError, AccessNotFound, require_printable
 from dpp_lib.store.schema import users
 from dpp_lib.store.schema_config import AUTH_SOURCES
 from dpp_lib.store.types import now_utc
@@ -43,7 +43,7 @@ class User:
 
 
 def normalise_email(email: str) -> str:
-    text = email.strip().lower()
+    text = require_printable(email, "the email address").strip().lower()
     local, at, domain = text.partition("@")
     if not at or not local or "." not in domain or " " in text or len(text) > 320:
         raise AccessError(f"{email!r} is not an email address")
@@ -78,7 +78,7 @@ def create_user(
     if auth_source not in AUTH_SOURCES:
         raise AccessError(f"auth_source {auth_source!r}: choose from {', '.join(AUTH_SOURCES)}")
     address = normalise_email(email)
-    name = display_name.strip()
+    name = require_printable(display_name, "the display name").strip()
     if not name:
         raise AccessError("a user needs a display name")
     if auth_source == "database" and not password:
@@ -181,6 +181,7 @@ def find_user_by_email(conn: sa.Connection, email: str) -> User | None:
 
 def resolve_user(conn: sa.Connection, ident: str) -> User:
     """A user named by id or email (CLI and admin API): AccessNotFound when none."""
+    require_printable(ident, "the user id or email")
     try:
         found = get_user(conn, uuid.UUID(ident))
     except ValueError:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from dpp_lib.access import Principal
 from dpp_lib.auth import roles, users
 from dpp_lib.auth.audit import actor_uuid, record
+from dpp_lib.auth.errors import require_printable
 from dpp_lib.auth.streams import stream_id, stream_ids
 from dpp_lib.errors import BadParameter
 from dpp_lib.store import api_keys, audit, key_usage
@@ -135,12 +136,17 @@ class Grant(BaseModel):
     tech_stream: str | None = Field(None, description="name or UUID; none = every stream")
 
 
-@router.get("/users/{user}/roles")
-async def user_roles(request: Request, user: str) -> JsonResponse:
+@router.get("/roles")
+async def list_role_grants(
+    request: Request,
+    user: Annotated[str | None, Query(max_length=320, description="User id or email")] = None,
+) -> JsonResponse:
+    """Role grants: every user's, or one user's."""
     await _admin(request)
 
     def load(conn: Any) -> list[dict[str, Any]]:
-        return [g.as_dict() for g in roles.list_roles(conn, users.resolve_user(conn, user).user_id)]
+        who = users.resolve_user(conn, user).user_id if user else None
+        return [g.as_dict() for g in roles.list_roles(conn, who)]
 
     return _ok(await _read(request, load))
 
@@ -259,6 +265,8 @@ async def create_key(request: Request) -> JsonResponse:
     principal = await _admin(request)
     body = await _body(request, NewKey)
 
+    require_printable(body.name, "the key name")
+
     def work(conn: Any) -> dict[str, Any]:
         key, secret = api_keys.create_key(
             conn,
@@ -289,6 +297,7 @@ async def rotate_key(request: Request, key: str) -> JsonResponse:
     """A new secret (shown once) for the key's name, permissions, scope and expiry; the old
     secret stops working now."""
     principal = await _admin(request)
+    require_printable(key, "the key id or prefix")
 
     def work(conn: Any) -> dict[str, Any]:
         new, secret, old = api_keys.rotate_key(conn, key, created_by=actor_uuid(_actor(principal)))
@@ -310,6 +319,7 @@ async def rotate_key(request: Request, key: str) -> JsonResponse:
 @router.post("/api-keys/{key}/revoke")
 async def revoke_key(request: Request, key: str) -> JsonResponse:
     principal = await _admin(request)
+    require_printable(key, "the key id or prefix")
 
     def work(conn: Any) -> dict[str, Any]:
         gone = api_keys.revoke_key(conn, key)
@@ -363,6 +373,9 @@ async def audit_log(
 ) -> JsonResponse:
     """The audit log, newest first, filtered and paginated."""
     await _admin(request)
+    for name, value in (("action", action), ("actor", actor)):
+        if value and any(ord(c) < 32 for c in value):
+            raise BadParameter(name, f"{name} contains control characters")
     start, end = _moment("since", since), _moment("until", until)
     rows, total = await _read(
         request,

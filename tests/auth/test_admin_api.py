@@ -68,7 +68,9 @@ def test_users_and_roles(admin: TestClient, org: sa.Engine) -> None:
         admin.post(f"{ADMIN}/users/ghost@example.com/roles", json={"role": "viewer"}).status_code
         == 404
     )
-    assert [g["role"] for g in _ok(admin.get(f"{ADMIN}/users/new@example.com/roles"))] == ["viewer"]
+    assert [
+        g["role"] for g in _ok(admin.get(f"{ADMIN}/roles", params={"user": "new@example.com"}))
+    ] == ["viewer"]
     listed = {u["email"]: u for u in _ok(admin.get(f"{ADMIN}/users"))}
     assert listed["new@example.com"]["roles"][0]["role"] == "viewer"
     _ok(
@@ -77,9 +79,24 @@ def test_users_and_roles(admin: TestClient, org: sa.Engine) -> None:
             json={"role": "viewer", "delivery_stream": "payments"},
         )
     )
-    assert _ok(admin.get(f"{ADMIN}/users/new@example.com/roles")) == []
+    assert _ok(admin.get(f"{ADMIN}/roles", params={"user": "new@example.com"})) == []
     done = _ok(admin.post(f"{ADMIN}/users/{made['user_id']}/deactivate"))
     assert done["is_active"] is False
+
+
+def test_control_characters_are_refused_by_name(admin: TestClient) -> None:
+    """Postgres refuses NUL in text: such input is a 422 naming the field, never a 500."""
+    answer = admin.post(
+        f"{ADMIN}/users",
+        json={"email": "a\u0000b@example.com", "display_name": "A", "password": PASSWORD},
+    )
+    assert answer.status_code == 422 and "email address" in answer.json()["message"]
+    answer = admin.post(f"{ADMIN}/users/a%00b/deactivate")
+    assert answer.status_code == 422 and "control characters" in answer.json()["message"]
+    answer = admin.post(f"{ADMIN}/api-keys", json={"name": "k\u0000", "permissions": ["admin"]})
+    assert answer.status_code == 422 and "key name" in answer.json()["message"]
+    answer = admin.get(f"{ADMIN}/audit", params={"action": "a\u0000"})
+    assert answer.status_code == 400 and "action" in answer.json()["message"]
 
 
 def test_group_mappings(admin: TestClient) -> None:
