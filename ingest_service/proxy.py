@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import posixpath
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -57,8 +58,11 @@ DROPPED_FROM_CLIENT = frozenset({b"host", b"authorization", b"forwarded"})
 KERNEL_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 KERNEL_IN_PAGE = re.compile(rb'"kernelId":\s*"(' + KERNEL_ID.encode() + rb')"')
 KERNEL_IN_PATH = re.compile(
-    r"^/(?:api/kernels|voila/api/shutdown|voila/execution)/(" + KERNEL_ID + ")(?:/|$)"
+    r"^/(?:api/kernels|voila/api/shutdown|voila/execution)/(" + KERNEL_ID + ")(?:/|$)", re.I
 )
+# Characters left as they are when the checked path is encoded again for Voila (RFC 3986
+# pchar), so the path Voila routes is exactly the path the proxy checked.
+PATH_SAFE = "/:@!$&'()*+,;=~"
 BLOCKED_PATHS = re.compile(r"^/voila/query(?:/|$)")
 
 Identify = Callable[[HTTPConnection], Awaitable[Principal | None]]
@@ -133,7 +137,7 @@ class DashboardProxy:
         if principal is None:
             await self._refuse_anonymous(scope, conn, send)
             return
-        path = _path_in_voila(scope)
+        path = _checked_path(scope)
         problem = self._forbidden(path, principal)
         if problem is not None:
             await _reject(scope, send, 403 if problem != "not found" else 404, problem)
@@ -141,7 +145,7 @@ class DashboardProxy:
         if scope["type"] == "websocket":
             await self._relay_websocket(scope, conn, receive, send, principal, path)
         else:
-            await self._relay_http(scope, receive, send, principal)
+            await self._relay_http(scope, receive, send, principal, path)
 
     # --- who may pass -------------------------------------------------------------------
 
@@ -158,7 +162,7 @@ class DashboardProxy:
         if BLOCKED_PATHS.match(path):
             return "not found"
         found = KERNEL_IN_PATH.match(path)
-        if found is not None and self.kernels.owner(found.group(1)) != principal.subject:
+        if found is not None and self.kernels.owner(found[1].lower()) != principal.subject:
             return "this kernel belongs to another page's session"
         return None
 
@@ -201,11 +205,12 @@ class DashboardProxy:
     # --- HTTP -------------------------------------------------------------------------
 
     async def _relay_http(
-        self, scope: Scope, receive: Receive, send: Send, principal: Principal
+        self, scope: Scope, receive: Receive, send: Send, principal: Principal, path: str
     ) -> None:
+        target = _target(scope, path).encode("latin-1")
         request = self.client.build_request(
             scope["method"],
-            httpx.URL(self.upstream).copy_with(raw_path=_raw_target(scope).encode("latin-1")),
+            httpx.URL(self.upstream).copy_with(raw_path=target),
             headers=self._upstream_headers(scope, principal),
             content=_request_body(receive) if _has_body(scope) else None,
         )
@@ -265,7 +270,7 @@ class DashboardProxy:
         skip = {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions"}
         skip |= {b"sec-websocket-protocol", b"origin"}
         headers = [(k, v) for k, v in self._upstream_headers(scope, principal) if k not in skip]
-        url = "ws" + self.upstream[len("http") :] + _raw_target(scope)
+        url = "ws" + self.upstream[len("http") :] + _target(scope, path)
         try:
             upstream = await connect(
                 url,
@@ -360,15 +365,19 @@ def _path_in_voila(scope: Scope) -> str:
     return path or "/"
 
 
-def _raw_target(scope: Scope) -> str:
-    """The request target as the client sent it (percent-encoding kept), for Voila, whose
-    base URL is ``/dashboards/`` too."""
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else quote(scope.get("root_path", "") + scope["path"])
-    if not path.startswith(PREFIX):
-        path = PREFIX + _path_in_voila(scope)
+def _checked_path(scope: Scope) -> str:
+    """The decoded path below ``/dashboards``, normalised (``//`` and ``..`` resolved): the
+    path the proxy checks, and the only one it sends to Voila."""
+    path = _path_in_voila(scope)
+    normal = posixpath.normpath("/" + path.lstrip("/"))
+    normal = "/" + normal.lstrip("/")  # normpath keeps a leading "//"
+    return normal + "/" if path.endswith("/") and normal != "/" else normal
+
+
+def _target(scope: Scope, path: str) -> str:
+    """Voila's request target: the checked path encoded again, and the query as sent."""
     query = scope.get("query_string", b"").decode("latin-1")
-    return path + (f"?{query}" if query else "")
+    return PREFIX + quote(path, safe=PATH_SAFE) + (f"?{query}" if query else "")
 
 
 def _is_identity_header(name: bytes) -> bool:

@@ -123,6 +123,35 @@ def test_kernels_are_bound_to_the_page_that_started_them(upstream: str) -> None:
     assert asyncio.run(scenario()) == (403, 200)
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/dashboards//api/kernels/{KERNEL}", 403),
+        (f"/dashboards/x/../api/kernels/{KERNEL}/channels", 403),
+        (f"/dashboards/api/kernels/{KERNEL.upper()}", 403),
+        ("/dashboards/voila/query/abc", 404),
+        ("/dashboards/voila%2Fquery/abc", 404),
+        ("/dashboards/x/%2e%2e/voila/query/abc", 404),
+        ("/dashboards//voila//query/abc", 404),
+    ],
+)
+def test_spelling_a_path_differently_does_not_pass_the_checks(
+    upstream: str, path: str, status: int
+) -> None:
+    answer = _run(_front(upstream), "GET", path, headers={"Cookie": "dpp_session=good"})
+    assert answer.status_code == status
+
+
+def test_voila_gets_the_path_that_was_checked(upstream: str) -> None:
+    answer = _run(
+        _front(upstream),
+        "GET",
+        "/dashboards//voila/./api/x/../echo%20me",
+        headers={"Cookie": "dpp_session=good"},
+    )
+    assert answer.json()["path"] == "/dashboards/voila/api/echo me"
+
+
 def test_voila_down_gives_a_clear_502_page() -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     answer = _run(_front(nobody), "GET", "/dashboards/", headers={"Cookie": "dpp_session=good"})
