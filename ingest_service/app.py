@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from dpp_lib import __version__
 from dpp_lib.settings import Settings
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             poller.cancel()
             if dashboards is not None:
                 await dashboards.aclose()
+            await flush_key_usage(dpp)
             dpp.computer.close()
             await dpp.inbox.close()
 
@@ -74,6 +76,14 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         app.mount("/dashboards", dashboards)  # Voila behind sign-in (ingest_service.proxy)
     logging.getLogger(__name__).info("DPP API ready")
     return app
+
+
+async def flush_key_usage(dpp: ServiceState) -> None:
+    """Write the API key usage counted since the last flush (shutting down)."""
+    try:
+        await run_in_threadpool(dpp.key_usage.flush, dpp.engine)
+    except Exception:
+        logging.getLogger(__name__).warning("API key usage of the last minute lost", exc_info=True)
 
 
 def quiet_garbage_collector() -> None:

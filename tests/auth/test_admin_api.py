@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from dpp_lib.settings import Settings
 from dpp_lib.store.api_keys import create_key
+from dpp_lib.store.schema import api_key_usage, api_keys
 from ingest_service.app import create_app
 from ingest_service.sessions import SESSION_COOKIE
 from tests.auth.access_support import PASSWORD, make_user, session_token, streams, with_session_key
@@ -218,3 +219,21 @@ def test_admin_api_refuses_non_admins_and_scoped_admin_keys(
         assert scoped.status_code == 403 and "unscoped" in scoped.json()["message"]
         full = client.get(f"{ADMIN}/users", headers={"Authorization": f"Bearer {full_key}"})
         assert full.status_code == 200
+
+
+def test_key_usage_is_written_when_the_process_stops(settings: Settings, org: sa.Engine) -> None:
+    with org.begin() as conn:
+        key, secret = create_key(conn, name="reader", permissions=["metrics:read"])
+    with TestClient(create_app(with_session_key(settings))) as client:
+        for _ in range(3):
+            answer = client.get(
+                "/api/v1/streams/delivery", headers={"Authorization": f"Bearer {secret}"}
+            )
+            assert answer.status_code == 200
+    with org.connect() as conn:
+        rows = conn.execute(sa.select(api_key_usage)).all()
+        last_used = conn.execute(
+            sa.select(api_keys.c.last_used_at).where(api_keys.c.key_id == key.key_id)
+        ).scalar_one()
+    assert [(r.key_id, r.request_count) for r in rows] == [(key.key_id, 3)]
+    assert rows[0].hour_start.minute == 0 and last_used == rows[0].last_used_at
