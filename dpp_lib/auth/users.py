@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dpp_lib.auth import passwords
-from dpp_lib.auth.audit import actor_uuid, record
+from dpp_lib.auth.audit import record
 from dpp_lib.auth.errors import AccessError, AccessNotFound, require_printable
 from dpp_lib.store.schema import users
 from dpp_lib.store.schema_config import AUTH_SOURCES
@@ -263,7 +263,6 @@ def _require(conn: sa.Connection, user_id: uuid.UUID) -> User:
 
 __all__ = [
     "User",
-    "actor_uuid",
     "authenticate",
     "create_user",
     "deactivate_user",
