@@ -137,6 +137,16 @@ _worker: _Context | None = None
 def _start_worker(database_url: str) -> None:
     global _worker
     _worker = _Context(make_engine(database_url, pool_size=1))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this computing process when the API process is gone: killed (SIGKILL, out of
+    memory), it cannot shut its pool down, and a worker in the middle of an answer would
+    otherwise live on holding gigabytes (seen after a benchmark's server was killed)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _render_in_worker(call: ViewCall, meta: dict[str, Any]) -> bytes | Failure:
@@ -220,6 +230,14 @@ class Computer:
         return result
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Stop computing: queued computations are cancelled and running ones ended (their
+        requests are being dropped with the server), so shutting down never waits minutes
+        for an all-streams answer nobody will receive."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        running = list(getattr(executor, "_processes", {}).values())  # processes only
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in running:
+            if process.is_alive():
+                process.terminate()

@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 import uuid
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -129,3 +133,66 @@ def test_computing_processes_come_back_after_one_dies(tmp_path: Path) -> None:
     finally:
         computer.close()
         engine.dispose()
+
+
+def test_computing_processes_end_with_the_server(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    computer = Computer(url, engine, slots=2)
+
+    async def pids() -> set[int]:
+        loop = asyncio.get_running_loop()
+        pool = computer._pool()
+        return {await loop.run_in_executor(pool, _ready) for _ in range(4)}
+
+    started = asyncio.run(pids())
+    assert started and os.getpid() not in started
+    computer.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in started):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in started)
+    engine.dispose()
+
+
+def test_a_computing_process_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """The API process killed outright (no shutdown): its computing processes end too."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from dpp_lib.store.db import make_engine
+        from ingest_service.compute import Computer, _ready
+        url = sys.argv[1]
+        computer = Computer(url, make_engine(url), slots=1)
+        async def main():
+            loop = asyncio.get_running_loop()
+            print(await loop.run_in_executor(computer._pool(), _ready), flush=True)
+            await asyncio.sleep(600)
+        asyncio.run(main())
+        """
+    )
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    upgrade(make_engine(url))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.2)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
