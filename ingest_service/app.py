@@ -48,6 +48,9 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             await flush_key_usage(dpp)
             dpp.computer.close()
             await dpp.inbox.close()
+            # its connections would stay open until the process exits (a test suite that
+            # starts many apps ran Postgres out of connections)
+            dpp.engine.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
