@@ -20,6 +20,10 @@ from ingest_service.worker import Worker
 
 log = logging.getLogger(__name__)
 
+# On stop, requests still waiting (a long uncached computation) get this long to finish;
+# without a bound a stop waited for them all (minutes, seen in bench-api).
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
 
 def _check_schema(settings: Settings) -> None:
     if not is_up_to_date(make_engine(settings.resolved_database_url())):
@@ -37,9 +41,17 @@ def serve_api(settings: Settings, *, host: str, port: int, workers: int = 1) -> 
             workers=workers,
             log_level="warning",
             access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
 
 
 def run_platform(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -59,7 +71,14 @@ def run_platform(settings: Settings, *, host: str | None = None, port: int | Non
     print(f"  API docs    {base}/docs", flush=True)
     print(f"  health      {base}/health", flush=True)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
     finally:
         stop.set()
         thread.join(timeout=10)
