@@ -1277,7 +1277,7 @@ def render(r: dict[str, Any]) -> str:
             "The slowest request of the single-client pass for each of the slowest endpoints "
             f"(at most {cfg['profile']}, within {cfg['profile_budget_s']:.0f} s of computing), "
             "sent again through the real app in-process (`bench/api_profile.py`): cache "
-            "disabled, after a warm-up; while `serving._compute` runs (config lookups, "
+            "disabled, after a warm-up; while `compute._Context.render` runs (config lookups, "
             "organisation, view, JSON) a thread samples the computing thread's stack every "
             "5 ms. A sample counts as *scoping* when `Scope.apply` (filtering frames to a "
             "stream's rows) is in the stack, else by the outermost of: *reading frames* "

@@ -2,11 +2,12 @@
 a sampling profiler.
 
 The app (``ingest_service.app.create_app``, cache disabled) runs under Starlette's
-``TestClient``. ``ingest_service.serving._compute`` — everything a cache miss does after
-authentication and queueing: the config lookups, the organisation, the view function and
-the JSON rendering — is wrapped: while it runs, a thread takes the computing thread's
-Python stack every ``INTERVAL`` seconds (``sys._current_frames``), so the request runs at
-almost its normal speed (a deterministic profiler such as cProfile doubled the time of
+``TestClient``, computing in its threads. ``ingest_service.compute._Context.render`` —
+everything a cache miss does after authentication and queueing: the config lookups, the
+organisation, the view function and the JSON rendering — is wrapped: while it runs, a thread
+takes the computing thread's Python stack every ``INTERVAL`` seconds
+(``sys._current_frames``), so the request runs at almost its normal speed (a deterministic
+profiler such as cProfile doubled the time of
 these pandas-heavy requests and distorted the split). Each sample goes to one group:
 
 - *scoping*: ``Scope.apply`` (``dpp_lib/metrics/common.py``) anywhere in the stack — the
@@ -18,7 +19,7 @@ these pandas-heavy requests and distorted the split). Each sample goes to one gr
   (``ingest_service/state.py``, ``dpp_lib/store/config_tables.py``, ``load_org``), *other
   SQL* (SQLAlchemy or psycopg called from anywhere else: the connection checkout, names,
   PR ids …);
-- *serialisation*: ``orjson.dumps`` in ``serving._compute``;
+- *serialisation*: ``orjson.dumps`` in ``compute.render``;
 - *view code*: the rest (the views' own pandas work, shaping the answer).
 
 Samples are taken only when the sampling thread gets the GIL, so a long C call that holds
@@ -69,7 +70,7 @@ def frame_group(path: str, name: str) -> str | None:
 
 
 def classify(stack: list[tuple[str, str, int]]) -> str:
-    """The group of one sample; ``stack`` runs from the wrapped ``_compute`` inwards."""
+    """The group of one sample; ``stack`` runs from the wrapped ``render`` inwards."""
     groups = [frame_group(path, name) for path, name, _ in stack]
     if "scope" in groups:
         return "scope"
@@ -83,7 +84,7 @@ def classify(stack: list[tuple[str, str, int]]) -> str:
         if g == "sql":
             return "sql_elsewhere"
     path, _, line = stack[-1]
-    if path.endswith("/ingest_service/serving.py") and "orjson.dumps" in linecache.getline(
+    if path.endswith("/ingest_service/compute.py") and "orjson.dumps" in linecache.getline(
         path, line
     ):
         return "serialise"
@@ -125,7 +126,7 @@ class Sampler:
             frame = frame.f_back
         if frame is None:  # not inside the computation (yet)
             return
-        stack.reverse()  # from ``_compute`` inwards
+        stack.reverse()  # from ``render`` inwards
         self.samples += 1
         self.counts[classify(stack)] += 1
         seen = set()
@@ -139,39 +140,43 @@ class Sampler:
 
 @contextmanager
 def wrapped_compute() -> Iterator[dict[str, Any]]:
-    """Patch ``serving._compute``: each call is timed and sampled; the dict receives the
-    last call's ``wall_s``, ``bytes`` and ``sampler``."""
-    from ingest_service import serving
+    """Patch ``compute._Context.render`` (a computation in the API's threads): each call is
+    timed and sampled; the dict receives the last call's ``wall_s``, ``bytes`` and
+    ``sampler``."""
+    from ingest_service.compute import _Context
 
-    original: Callable[..., bytes] = serving._compute
+    original: Callable[..., Any] = _Context.render
     box: dict[str, Any] = {}
 
-    def compute(*args: Any) -> bytes:
+    def render(self: Any, *args: Any) -> Any:
         t0 = time.perf_counter()
         with Sampler(threading.get_ident(), original) as sampler:
-            body = original(*args)
-        box.update(wall_s=time.perf_counter() - t0, bytes=len(body), sampler=sampler)
+            body = original(self, *args)
+        size = len(body) if isinstance(body, bytes) else 0
+        box.update(wall_s=time.perf_counter() - t0, bytes=size, sampler=sampler)
         return body
 
-    serving._compute = compute  # type: ignore[assignment]
+    _Context.render = render  # type: ignore[method-assign]
     try:
         yield box
     finally:
-        serving._compute = original
+        _Context.render = original  # type: ignore[method-assign]
 
 
 def profile_requests(
     settings: Any, token: str, targets: list[tuple[str, str]], warmup: list[str]
 ) -> list[dict[str, Any]]:
     """Send the ``warmup`` requests (the process' one-time costs), then each (row, target)
-    once; the time of ``serving._compute`` and its split by group, in seconds."""
+    once; the time of ``compute._Context.render`` and its split by group, in seconds. The
+    app computes in its threads, where the sampler can see the computation."""
     from fastapi.testclient import TestClient
 
     from ingest_service.app import create_app
 
     out: list[dict[str, Any]] = []
     headers = {"Authorization": f"Bearer {token}"}
-    with wrapped_compute() as box, TestClient(create_app(settings)) as client:
+    threads = settings.model_copy(update={"api_compute_in": "threads"})
+    with wrapped_compute() as box, TestClient(create_app(threads)) as client:
         for target in warmup:
             client.get(target, headers=headers)
         for row, target in targets:
