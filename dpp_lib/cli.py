@@ -279,11 +279,17 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
 @app.command("up")
 def up(host: str | None = None, port: int | None = None) -> None:
     """Run the API, the worker and the dashboards (Voila on loopback) together."""
+    import signal
+
     from dpp_lib.dashboards.voila import running_voila
     from ingest_service.runtime import run_platform
 
     _setup_logging()
     settings = _settings()
+    # uvicorn re-raises the SIGTERM it handled once it has stopped; as SystemExit it lets the
+    # cleanup below stop the worker and Voila (the default action killed the process first,
+    # leaving Voila and its kernels running).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         with running_voila(settings) as voila:
             if voila is not None:
