@@ -44,14 +44,18 @@ def serve_api(settings: Settings, *, host: str, port: int, workers: int = 1) -> 
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     else:
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
+        _run_one(settings, host, port)
+
+
+def _run_one(settings: Settings, host: str, port: int) -> None:
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
 
 
 def run_platform(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
@@ -71,14 +75,7 @@ def run_platform(settings: Settings, *, host: str | None = None, port: int | Non
     print(f"  API docs    {base}/docs", flush=True)
     print(f"  health      {base}/health", flush=True)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
+        _run_one(settings, host, port)
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dpp_lib.auth.audit import ACCESS_TOPIC
+from dpp_lib.auth.audit import ACCESS_TOPIC, record
 from dpp_lib.auth.errors import AccessError
 from dpp_lib.store import data_versions
 from dpp_lib.store.schema import sessions, users
@@ -154,3 +154,38 @@ def list_sessions(conn: sa.Connection, user_id: uuid.UUID, now: datetime) -> lis
         .order_by(sessions.c.created_at)
     )
     return [_info(r, r.last_activity_at) for r in rows]
+
+
+def sign_in(
+    conn: sa.Connection,
+    *,
+    user_id: uuid.UUID,
+    auth_method: str,
+    now: datetime,
+    duration: timedelta,
+    source_ip: str | None,
+    user_agent: str | None,
+    details: dict[str, Any] | None = None,
+) -> tuple[SessionInfo, str]:
+    """A session for a user who has just proved who they are, with its ``login.success``
+    audit row (``details`` adds to ``{"method": auth_method}``); returns it and its token."""
+    info, token = create_session(
+        conn,
+        user_id=user_id,
+        auth_method=auth_method,
+        now=now,
+        duration=duration,
+        source_ip=source_ip,
+        user_agent=user_agent,
+    )
+    record(
+        conn,
+        actor=f"user:{user_id}",
+        action="login.success",
+        target_type="session",
+        target_id=str(info.session_id),
+        source_ip=source_ip,
+        details={"method": auth_method, **(details or {})},
+        bump=False,
+    )
+    return info, token

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from dpp_lib.auth import attempts
 from dpp_lib.auth.audit import record
 from dpp_lib.auth.roles import list_roles
-from dpp_lib.auth.sessions import create_session, revoke_session, session_id_for
+from dpp_lib.auth.sessions import revoke_session, session_id_for, sign_in
 from dpp_lib.auth.users import authenticate, get_user
 from dpp_lib.store.schema import delivery_streams, tech_streams
 from dpp_lib.store.types import now_utc
@@ -146,7 +146,7 @@ async def login_submit(request: Request) -> Response:
                 )
                 return "failed", None
             attempts.clear(conn, keys[0])
-            info, token = create_session(
+            _, token = sign_in(
                 conn,
                 user_id=user.user_id,
                 auth_method="database",
@@ -154,16 +154,6 @@ async def login_submit(request: Request) -> Response:
                 duration=timedelta(minutes=state.settings.session_duration_minutes),
                 source_ip=ip,
                 user_agent=agent,
-            )
-            record(
-                conn,
-                actor=f"user:{user.user_id}",
-                action="login.success",
-                target_type="session",
-                target_id=str(info.session_id),
-                source_ip=ip,
-                details={"method": "database"},
-                bump=False,
             )
             return "ok", token
 

@@ -35,7 +35,7 @@ from dpp_lib.auth.oidc import (
     begin_login,
     complete_login,
 )
-from dpp_lib.auth.sessions import create_session
+from dpp_lib.auth.sessions import sign_in as open_session
 from dpp_lib.auth.users import upsert_external_user
 from dpp_lib.errors import DppError, SettingsError
 from dpp_lib.store.types import now_utc
@@ -145,7 +145,7 @@ async def callback(request: Request) -> Response:
             )
             if not user.is_active:
                 raise OidcRefused("user_inactive", f"{user.email} is deactivated")
-            info, token = create_session(
+            _, token = open_session(
                 conn,
                 user_id=user.user_id,
                 auth_method="oidc",
@@ -153,16 +153,7 @@ async def callback(request: Request) -> Response:
                 duration=timedelta(minutes=state.settings.session_duration_minutes),
                 source_ip=ip,
                 user_agent=agent,
-            )
-            record(
-                conn,
-                actor=f"user:{user.user_id}",
-                action="login.success",
-                target_type="session",
-                target_id=str(info.session_id),
-                source_ip=ip,
-                details={"method": "oidc", "subject": who.subject, "groups": list(who.groups)},
-                bump=False,
+                details={"subject": who.subject, "groups": list(who.groups)},
             )
         return done, token
 
