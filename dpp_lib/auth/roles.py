@@ -116,6 +116,34 @@ def _same(table: sa.Table, ds: uuid.UUID | None, ts: uuid.UUID | None) -> Any:
     )
 
 
+def _grant(user_id: uuid.UUID, role: str, ds: uuid.UUID | None, ts: uuid.UUID | None) -> Any:
+    """The user_roles row of one grant."""
+    return sa.and_(
+        user_roles.c.user_id == user_id, user_roles.c.role == role, _same(user_roles, ds, ts)
+    )
+
+
+def _audit_grant(
+    conn: sa.Connection,
+    action: str,
+    user_id: uuid.UUID,
+    role: str,
+    ds: uuid.UUID | None,
+    ts: uuid.UUID | None,
+    actor: str | None,
+    source_ip: str | None,
+) -> None:
+    record(
+        conn,
+        actor=actor,
+        action=action,
+        target_type="user",
+        target_id=str(user_id),
+        source_ip=source_ip,
+        details={"role": role, "delivery_stream_id": _s(ds), "tech_stream_id": _s(ts)},
+    )
+
+
 def grant_role(
     conn: sa.Connection,
     *,
@@ -131,11 +159,7 @@ def grant_role(
     if conn.execute(sa.select(users.c.user_id).where(users.c.user_id == user_id)).first() is None:
         raise AccessNotFound(f"no user has the id {user_id}")
     _check(conn, role, delivery_stream_id, tech_stream_id)
-    where = sa.and_(
-        user_roles.c.user_id == user_id,
-        user_roles.c.role == role,
-        _same(user_roles, delivery_stream_id, tech_stream_id),
-    )
+    where = _grant(user_id, role, delivery_stream_id, tech_stream_id)
     row = conn.execute(sa.select(user_roles).where(where)).first()
     if row is None:
         conn.execute(
@@ -151,18 +175,8 @@ def grant_role(
         )
     elif row.source != "manual":
         conn.execute(user_roles.update().where(where).values(source="manual"))
-    record(
-        conn,
-        actor=actor,
-        action="role.grant",
-        target_type="user",
-        target_id=str(user_id),
-        source_ip=source_ip,
-        details={
-            "role": role,
-            "delivery_stream_id": _s(delivery_stream_id),
-            "tech_stream_id": _s(tech_stream_id),
-        },
+    _audit_grant(
+        conn, "role.grant", user_id, role, delivery_stream_id, tech_stream_id, actor, source_ip
     )
     found = conn.execute(sa.select(user_roles).where(where)).first()
     return _row_to_grant(found)
@@ -180,26 +194,12 @@ def revoke_role(
 ) -> int:
     """Remove the grant (manual or group-derived; a group grant returns at the next OIDC
     sign-in while the mapping holds). AccessNotFound when the user has no such grant."""
-    where = sa.and_(
-        user_roles.c.user_id == user_id,
-        user_roles.c.role == role,
-        _same(user_roles, delivery_stream_id, tech_stream_id),
-    )
+    where = _grant(user_id, role, delivery_stream_id, tech_stream_id)
     count = conn.execute(user_roles.delete().where(where)).rowcount
     if not count:
         raise AccessNotFound(f"user {user_id} has no {role!r} grant with that stream scope")
-    record(
-        conn,
-        actor=actor,
-        action="role.revoke",
-        target_type="user",
-        target_id=str(user_id),
-        source_ip=source_ip,
-        details={
-            "role": role,
-            "delivery_stream_id": _s(delivery_stream_id),
-            "tech_stream_id": _s(tech_stream_id),
-        },
+    _audit_grant(
+        conn, "role.revoke", user_id, role, delivery_stream_id, tech_stream_id, actor, source_ip
     )
     return int(count)
 
