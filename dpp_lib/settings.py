@@ -152,6 +152,19 @@ class Settings(BaseSettings):
         Path("notebooks/dashboards"), description="The dashboard notebooks Voila serves"
     )
 
+    # --- notebooks, schedules, reports (DESIGN §7) -----------------------------------------
+    notebooks_dir: Path = Field(
+        Path("notebooks"), description="The compute, report and explore notebooks"
+    )
+    schedules_file: Path = Field(
+        Path("schedules/schedules.yaml"), description="The scheduled jobs `dpp scheduler` runs"
+    )
+    scheduler_enabled: bool = Field(True, description="`dpp up` starts the scheduler too")
+    reports_dir: Path = Field(
+        Path("reports"),
+        description="Retro reports (<stream>/<sprint>.html) and executed runs (runs/)",
+    )
+
     def rate_limits(self) -> dict[str, int]:
         """``api_rate_limits`` parsed: tier → requests per minute."""
         out: dict[str, int] = {}
