@@ -43,6 +43,7 @@ from dpp_lib.store.schema_events import (
     work_item_events,
     work_item_field_changes,
 )
+from dpp_lib.store.schema_jobs import schedule_runs
 
 EVENT_TABLES = (
     work_item_events,
@@ -93,6 +94,7 @@ __all__ = [
     "pulse_responses",
     "raw_events",
     "repositories",
+    "schedule_runs",
     "sessions",
     "sprint_snapshots",
     "sprints",
