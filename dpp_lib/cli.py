@@ -16,6 +16,7 @@ import typer
 from rich.progress import TaskID
 
 from dpp_lib.cli_access import apikey_rotate, group_app, role_app, user_app
+from dpp_lib.cli_schedule import schedule_app, scheduler_command
 from dpp_lib.errors import DppError
 from dpp_lib.settings import Settings, ensure_secrets
 
@@ -44,6 +45,8 @@ app.add_typer(role_app, name="role")
 app.add_typer(group_app, name="group")
 apikey_app.command("rotate")(apikey_rotate)
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(schedule_app, name="schedule")
+app.command("scheduler")(scheduler_command)
 
 
 def _settings() -> Settings:
@@ -278,10 +281,12 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
 
 @app.command("up")
 def up(host: str | None = None, port: int | None = None) -> None:
-    """Run the API, the worker and the dashboards (Voila on loopback) together."""
+    """Run the API, the worker, the dashboards (Voila on loopback) and the scheduler
+    (schedules/schedules.yaml; off with DPP_SCHEDULER_ENABLED=false) together."""
     import signal
 
     from dpp_lib.dashboards.voila import running_voila
+    from dpp_lib.scheduler.service import running_scheduler
     from ingest_service.runtime import run_platform
 
     _setup_logging()
@@ -291,10 +296,12 @@ def up(host: str | None = None, port: int | None = None) -> None:
     # leaving Voila and its kernels running).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        with running_voila(settings) as voila:
+        with running_voila(settings) as voila, running_scheduler(settings) as scheduler:
             if voila is not None:
                 front = f"http://{host or settings.host}:{port or settings.port}/dashboards/"
                 print(f"  dashboards  {front} (Voila on {voila.url}, sign-in required)")
+            if scheduler is not None:
+                print(f"  scheduler   {scheduler.describe()} (`dpp schedule list`)")
             run_platform(settings, host=host, port=port)
     except DppError as exc:
         _fail(str(exc))
