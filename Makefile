@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup browser oidc-provider run up test test-fast lint format migrate demo bench-ingest bench-metrics bench-api clean
+.PHONY: help setup browser oidc-provider run up lab demo-data test test-fast lint format migrate bench-ingest bench-metrics bench-api clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
@@ -31,10 +31,17 @@ setup: $(STAMP)
 migrate: setup
 	$(BIN)/dpp db upgrade
 
-run: migrate
+# The example organisation's config, and its demo history on a new install.
+demo-data: migrate
 	$(BIN)/dpp config load config/example.yaml
 	$(BIN)/dpp demo load --if-empty
+
+run: demo-data
 	$(BIN)/dpp up
+
+# JupyterLab for analysts (notebooks/explore/getting_started.ipynb), on the same database.
+lab: demo-data
+	$(BIN)/dpp lab
 
 up: migrate
 	$(BIN)/dpp up

@@ -331,6 +331,21 @@ def dashboards_serve() -> None:
         _fail(str(exc))
 
 
+@app.command("lab")
+def lab(
+    port: Annotated[int, typer.Option(help="Loopback port for JupyterLab")] = 8888,
+    browser: Annotated[bool, typer.Option(help="Open a browser tab")] = True,
+) -> None:
+    """JupyterLab with the project's kernel, opening notebooks/explore/getting_started.ipynb
+    (`make lab` loads the demo organisation first on a new install)."""
+    from dpp_lib import lab as jupyter_lab
+
+    settings = _settings()
+    jupyter_lab.prepare(settings)
+    argv = jupyter_lab.lab_argv(settings, port=port, open_browser=browser)
+    os.execve(argv[0], argv, jupyter_lab.lab_env(settings))
+
+
 @app.command("demo")
 def demo(
     action: Annotated[str, typer.Argument(help="load")],

@@ -6,9 +6,11 @@ functions the same way."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from dpp_lib.metrics import (
@@ -28,6 +30,52 @@ from dpp_lib.store.config_tables import load_lookups
 from dpp_lib.store.schema import delivery_streams
 
 
+@dataclass(frozen=True)
+class MetricFrames:
+    """The frames the registered metrics read, for one moment and scope (whole history up
+    to ``as_of``: the metrics apply their own windows)."""
+
+    as_of: datetime
+    frames: dict[str, pd.DataFrame]
+    team_sizes: dict[Any, int]
+    team_size: int | None  # the delivery scope's team (summed over streams for all)
+
+
+def metric_frames(
+    conn: sa.Connection,
+    *,
+    as_of: datetime,
+    delivery: Scope = Scope(),
+    tech: Scope = Scope(),
+) -> MetricFrames:
+    """Flow, quality, forecast and pulse frames for the ``delivery`` scope; deployments,
+    incidents, PRs and reviews for the ``tech`` scope; transitions for all."""
+    lk = load_lookups(conn)
+    sizes = dict(
+        conn.execute(sa.select(delivery_streams.c.stream_id, delivery_streams.c.team_size)).all()
+    )
+    team = (
+        sum(v for v in sizes.values() if v)
+        if delivery.delivery_stream_id is None
+        else sizes.get(delivery.delivery_stream_id)
+    )
+    sprints = read.sprint_frame(conn, scope=delivery)
+    frames = {
+        "cycles": read.cycles(conn, as_of=as_of, scope=delivery),
+        "items": read.items(conn, lk, as_of=as_of, scope=delivery),
+        "sprints": sprints,
+        "snapshots": read.snapshots(conn, as_of=as_of, sprint_ids=list(sprints["sprint_id"])),
+        "defects": read.defects(conn, as_of=as_of, scope=delivery),
+        "pulse": read.pulse(conn, as_of=as_of, scope=delivery),
+        "deploys": read.deploys(conn, as_of=as_of, scope=tech),
+        "incidents": read.incidents(conn, as_of=as_of, scope=tech),
+        "prs": read.prs(conn, as_of=as_of, scope=tech),
+        "reviews": read.reviews(conn, as_of=as_of, scope=tech),
+        "transitions": read.transitions(conn, lk, as_of=as_of),
+    }
+    return MetricFrames(as_of, frames, {k: v for k, v in sizes.items() if v}, team)
+
+
 def metric_calls(
     conn: sa.Connection,
     *,
@@ -35,31 +83,22 @@ def metric_calls(
     delivery: Scope = Scope(),
     tech: Scope = Scope(),
     window_days: int = 30,
+    frames: MetricFrames | None = None,
 ) -> dict[str, Callable[[], Any]]:
     """Flow, quality, forecast and pulse metrics for the ``delivery`` scope; DORA and review
-    for the ``tech`` scope; cross-stream, data quality and integration health for all."""
+    for the ``tech`` scope; cross-stream, data quality and integration health for all.
+    ``frames`` (read by :func:`metric_frames` for the same moment and scopes) saves reading
+    them again."""
     lk = load_lookups(conn)
     cal = lk.calendar()
-    sizes = dict(
-        conn.execute(sa.select(delivery_streams.c.stream_id, delivery_streams.c.team_size)).all()
-    )
-    team = (
-        sum(sizes.values())
-        if delivery.delivery_stream_id is None
-        else sizes.get(delivery.delivery_stream_id)
-    )
+    mf = frames or metric_frames(conn, as_of=as_of, delivery=delivery, tech=tech)
+    f = mf.frames
+    sizes, team = mf.team_sizes, mf.team_size
     w = window_days
-    cycles = read.cycles(conn, as_of=as_of, scope=delivery)
-    items = read.items(conn, lk, as_of=as_of, scope=delivery)
-    sprints = read.sprint_frame(conn, scope=delivery)
-    snapshots = read.snapshots(conn, as_of=as_of, sprint_ids=list(sprints["sprint_id"]))
-    defects = read.defects(conn, as_of=as_of, scope=delivery)
-    responses = read.pulse(conn, as_of=as_of, scope=delivery)
-    deploys = read.deploys(conn, as_of=as_of, scope=tech)
-    incidents = read.incidents(conn, as_of=as_of, scope=tech)
-    prs = read.prs(conn, as_of=as_of, scope=tech)
-    reviews = read.reviews(conn, as_of=as_of, scope=tech)
-    moves = read.transitions(conn, lk, as_of=as_of)
+    cycles, items, sprints, snapshots = f["cycles"], f["items"], f["sprints"], f["snapshots"]
+    defects, responses = f["defects"], f["pulse"]
+    deploys, incidents, prs, reviews = f["deploys"], f["incidents"], f["prs"], f["reviews"]
+    moves = f["transitions"]
     all_prs = prs if tech.is_all else read.prs(conn, as_of=as_of)
     all_deploys = deploys if tech.is_all else read.deploys(conn, as_of=as_of)
     now = datetime.now(UTC)
