@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, timedelta
+from uuid import UUID
 
 import sqlalchemy as sa
 
@@ -20,14 +22,21 @@ from dpp_lib.store.write import dialect_insert
 
 
 def refresh_sprint_snapshots(
-    conn: sa.Connection, lookups: OrgLookups, *, today: date, history: bool = False
+    conn: sa.Connection,
+    lookups: OrgLookups,
+    *,
+    today: date,
+    history: bool = False,
+    delivery_stream_ids: Collection[UUID] | None = None,
 ) -> int:
     """Snapshots for ``today`` of every sprint running then (``history``: also every earlier
-    day of every sprint that has started). Returns the rows written."""
+    day of every sprint that has started), of the sprints of ``delivery_stream_ids`` only
+    when given. Returns the rows written."""
     calendar = lookups.calendar()
-    all_sprints = conn.execute(
-        sa.select(sprints).where(sprints.c.start_date <= today).order_by(sprints.c.start_date)
-    ).all()
+    started = sa.select(sprints).where(sprints.c.start_date <= today)
+    if delivery_stream_ids is not None:
+        started = started.where(sprints.c.delivery_stream_id.in_(list(delivery_stream_ids)))
+    all_sprints = conn.execute(started.order_by(sprints.c.start_date)).all()
     if not all_sprints:
         return 0
     jira_of = {
