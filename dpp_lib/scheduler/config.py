@@ -13,13 +13,13 @@ import json
 import re
 import string
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from dpp_lib.errors import DppError, FieldProblem
+from dpp_lib.scheduler.slots import Cron
 
 JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_OUTPUT = "runs/{job}/{date}/{job}-{time}-{run}.ipynb"
@@ -76,10 +77,8 @@ class JobEntry(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"{value!r} is not a 5-field cron expression")
         try:
-            CronTrigger.from_crontab(value, timezone=UTC)
+            Cron(value, ZoneInfo("UTC"))
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from None
         return value

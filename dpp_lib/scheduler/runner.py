@@ -94,7 +94,7 @@ class JobRunner:
         self.stale_grace = stale_grace
         self.stop = threading.Event()
         self.started_at = clock()
-        self._triggers = {j.name: slots.trigger(j.cron, time_zone) for j in schedules.jobs}
+        self.crons = {j.name: slots.Cron(j.cron, time_zone) for j in schedules.jobs}
 
     # --- slots ----------------------------------------------------------------------------
     def job(self, name: str) -> Job:
@@ -105,15 +105,15 @@ class JobRunner:
         return found
 
     def latest_slot(self, job: Job, now: datetime) -> datetime | None:
-        return slots.latest_at_or_before(self._triggers[job.name], now)
+        return self.crons[job.name].latest_at_or_before(now)
 
     def next_slot(self, job: Job, now: datetime) -> datetime | None:
-        return slots.next_after(self._triggers[job.name], now)
+        return self.crons[job.name].next_after(now)
 
     def catch_up_window(self, job: Job, slot: datetime) -> timedelta:
         if job.catch_up is not None:
             return job.catch_up
-        return slots.period_after(self._triggers[job.name], slot)
+        return self.crons[job.name].period_after(slot)
 
     # --- entry points ---------------------------------------------------------------------
     def fire(self, name: str) -> RunResult | None:
@@ -328,7 +328,7 @@ class JobRunner:
         last = runs.last_slot(conn, job.name)
         if last is None:
             return
-        gap = slots.slots_between(self._triggers[job.name], last, before)
+        gap = self.crons[job.name].slots_between(last, before)
         if gap is None:
             return
         more = "+" if gap.capped else ""

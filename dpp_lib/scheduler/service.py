@@ -21,7 +21,6 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-untyped]
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 
-from dpp_lib.scheduler import slots
 from dpp_lib.scheduler.config import load_schedules
 from dpp_lib.scheduler.execute import Executor, PapermillExecutor, kernel_env
 from dpp_lib.scheduler.runner import JobRunner, SchedulerError, iso
@@ -97,7 +96,7 @@ class SchedulerService:
             extra: dict[str, Any] = {"next_run_time": now} if job.name in due else {}
             self.scheduler.add_job(
                 self.runner.fire,
-                slots.trigger(job.cron, self.runner.time_zone),
+                self.runner.crons[job.name].trigger,
                 args=[job.name],
                 id=job.name,
                 name=job.name,
