@@ -16,6 +16,7 @@ import typer
 from rich.progress import TaskID
 
 from dpp_lib.cli_access import apikey_rotate, group_app, role_app, user_app
+from dpp_lib.cli_reports import report_app
 from dpp_lib.cli_schedule import schedule_app, scheduler_command
 from dpp_lib.errors import DppError
 from dpp_lib.settings import Settings, ensure_secrets
@@ -47,6 +48,7 @@ apikey_app.command("rotate")(apikey_rotate)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(schedule_app, name="schedule")
 app.command("scheduler")(scheduler_command)
+app.add_typer(report_app, name="report")
 
 
 def _settings() -> Settings:

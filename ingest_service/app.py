@@ -22,6 +22,7 @@ from ingest_service.responses import JsonResponse
 from ingest_service.routes import admin, docs, events, metrics, oidc, ops, streams, webhooks
 from ingest_service.routes.access_admin import router as access_admin_router
 from ingest_service.routes.auth import router as auth_router
+from ingest_service.routes.reports import router as reports_router
 from ingest_service.state import ServiceState
 
 GC_GEN0_THRESHOLD = 20_000
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.include_router(auth_router)
     app.include_router(ops.router)
     app.include_router(oidc.router)
+    app.include_router(reports_router)  # retro reports behind sign-in
     docs.install(app)
     if dashboards is not None:
         app.mount("/dashboards", dashboards)  # Voila behind sign-in (ingest_service.proxy)
