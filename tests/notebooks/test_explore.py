@@ -5,6 +5,7 @@ serves JupyterLab with the project's kernel and nothing loaded from the internet
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -125,8 +126,10 @@ def jupyter_lab(demo_sqlite: DemoOrg, tmp_path: Path) -> Iterator[tuple[str, str
         database_url=demo_sqlite.url,
         var_dir=tmp_path / "var",
         secrets_dir=demo_sqlite.settings.secrets_dir,
-        notebooks_dir=ROOT / "notebooks",
+        notebooks_dir=tmp_path / "notebooks",
     )
+    # JupyterLab writes checkpoints beside what it opens: give it a copy.
+    shutil.copytree(GETTING_STARTED.parent, tmp_path / "notebooks" / "explore")
     lab.prepare(settings)
     port = free_port()
     token = "lab-test-token"
