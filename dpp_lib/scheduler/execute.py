@@ -229,17 +229,18 @@ class PapermillExecutor:
 
 
 def notebook_error(path: Path) -> str | None:
-    """The failing cell's exception name and message, from an executed notebook."""
+    """The failing cell's exception name and message, from an executed notebook, with the
+    cell's ``In [n]`` as the executed notebook shows it."""
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    code_cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    for number, cell in enumerate(code_cells, start=1):
-        for output in cell.get("outputs", []):
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
             if output.get("output_type") == "error":
                 name, value = output.get("ename", "Error"), output.get("evalue", "")
-                return f"{name}: {value} (code cell {number})"
+                where = f" (In [{cell['execution_count']}])" if cell.get("execution_count") else ""
+                return f"{name}: {value}{where}"
     return None
 
 

@@ -184,7 +184,7 @@ class JobRunner:
                 f"{job.notebook.name} has no parameter(s) {', '.join(bad)}; its parameters "
                 f"cell has: {', '.join(sorted(job.notebook_parameters))}"
             )
-        moment = self.clock()
+        moment = self.clock().replace(microsecond=0)
         result = self._run(job, trigger="manual", slot=None, moment=moment, overrides=overrides)
         # None means "the slot was taken": a manual run has no slot, so it never is
         return result or RunResult(job.name, "skipped", "manual", None, error="refused")
