@@ -134,7 +134,8 @@ class SchedulerService:
             if (nxt := self.runner.next_slot(job, now)) is not None
         ]
         first = f", next {min(upcoming)[1]} at {iso(min(upcoming)[0])}" if upcoming else ""
-        return f"{len(enabled)} jobs in {self.runner.time_zone.key}{first}"
+        jobs = f"{len(enabled)} job{'' if len(enabled) == 1 else 's'}"
+        return f"{jobs} in {self.runner.time_zone.key}{first}"
 
 
 @contextlib.contextmanager
