@@ -146,6 +146,7 @@ def run(
     from dpp_lib.scheduler.service import build_runner
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("dpp_lib.scheduler.runner").setLevel(logging.CRITICAL)  # printed below
     try:
         overrides = parse_params(param)
         runner = build_runner(_settings())
@@ -233,6 +234,7 @@ def scheduler_command(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         service = SchedulerService.create(build_runner(_settings()), background=False)
     except DppError as exc:
