@@ -98,7 +98,10 @@ def diagnostics(summary: pd.DataFrame) -> Chart:
     review_p85_hours."""
     if summary.empty:
         return _empty("Diagnostics")
-    delivery = summary[summary["kind"] == "delivery"]
+    delivery = summary.loc[
+        summary["kind"] == "delivery", ["stream", "flow_efficiency_pct", "slowest_queue"]
+    ]
+    reviews = summary[["stream", "kind", "review_p50_hours", "review_p85_hours"]]
     efficiency = (
         alt.Chart(delivery)
         .mark_bar()
@@ -114,7 +117,7 @@ def diagnostics(summary: pd.DataFrame) -> Chart:
         .properties(width=WIDTH // 2, height=_height(summary), title="Active share of cycle time")
     )
     review = (
-        alt.Chart(summary)
+        alt.Chart(reviews)
         .mark_bar(color="#6f8fb3")
         .encode(
             x=alt.X("review_p50_hours:Q", title="Review turnaround p50 (hours)"),
@@ -133,11 +136,9 @@ def forecasts(summary: pd.DataFrame) -> Chart:
     stored = summary[summary["stored"]] if not summary.empty else summary
     if stored.empty:
         return _empty("Forecasts")
-    frame = stored.assign(
-        **{
-            c: pd.to_datetime(stored[c]).dt.strftime("%Y-%m-%d")
-            for c in ("p50_date", "p85_date", "p95_date")
-        }
+    dates = ("p50_date", "p85_date", "p95_date")
+    frame = stored[["stream", "remaining_items"]].assign(  # Vega-Lite wants text dates
+        **{c: pd.to_datetime(stored[c]).dt.strftime("%Y-%m-%d") for c in dates}
     )
     base = alt.Chart(frame).encode(
         y=alt.Y("stream:N", title=None, sort=alt.EncodingSortField("p85_date", order="descending")),

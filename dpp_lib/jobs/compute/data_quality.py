@@ -70,9 +70,10 @@ def compute(ctx: Context, stream: str) -> ComputeResult:
         for s in report["streams"]
         if s["stream_id"] in wanted
     ]
+    rates = [f"{r}_pct" for r in RATES]
     summary = pd.DataFrame(
-        lines, columns=["stream", "kind", *(f"{r}_pct" for r in RATES), "below_target", "alerts"]
-    )
+        lines, columns=["stream", "kind", *rates, "below_target", "alerts"]
+    ).astype(dict.fromkeys(rates, "float64"))
     dq = {c for c in after if c.startswith(alerts.DATA_QUALITY + ":")}
     return ComputeResult(
         computation=NAME,

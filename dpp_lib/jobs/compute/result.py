@@ -35,6 +35,15 @@ class ComputeResult:
     summary: pd.DataFrame = field(repr=False)
     headline: str
 
+    @property
+    def written(self) -> str:
+        """Where the rows went, in a line (Markdown): the day, the moment, rows per table."""
+        tables = ", ".join(f"{n} {table}" for table, n in self.rows.items())
+        return (
+            f"Computed for **{self.day.isoformat()}** (as of "
+            f"{self.as_of:%Y-%m-%d %H:%M} UTC). Rows written: {tables}."
+        )
+
 
 Compute = Callable[[Context], ComputeResult]
 
