@@ -77,8 +77,8 @@ def run_child(
 ) -> ChildResult:
     """Run ``argv`` in a new process group; kill the group and every descendant at the
     timeout or when ``cancel`` is set."""
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
-    try:
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log_file, "ab")) if log_file else subprocess.DEVNULL
         process = subprocess.Popen(
             list(argv),
             env=dict(env) if env is not None else None,
@@ -88,9 +88,6 @@ def run_child(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    finally:
-        if log_file:
-            out.close()  # type: ignore[union-attr]
     deadline = time.monotonic() + timeout_seconds
     try:
         while process.poll() is None:

@@ -122,7 +122,7 @@ class JobRunner:
         job = self.job(name)
         now = self.clock()
         slot = self.latest_slot(job, now)
-        if slot is None:
+        if slot is None or self.stop.is_set():  # stopping: leave the slot to the next start
             return None
         trigger: runs.Trigger = "catch_up" if slot < self.started_at else "schedule"
         return self.run_slot(job, slot, now, trigger=trigger)
