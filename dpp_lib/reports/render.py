@@ -170,9 +170,17 @@ def render_sprint_report(
 def render_target(
     target: Target, *, as_of: datetime, notebook: Path, database_url: str
 ) -> index.Report:
-    info, root = target.info, target.root
+    """Run the report notebook for ``target`` and publish it."""
+    info = target.info
     parameters = {"stream": info.stream.name, "sprint": info.name, "as_of": _iso(as_of)}
-    nb = execute(notebook, root / target.run, parameters, database_url=database_url)
+    nb = execute(notebook, target.root / target.run, parameters, database_url=database_url)
+    return publish(nb, target, as_of=as_of)
+
+
+def publish(nb: nbformat.NotebookNode, target: Target, *, as_of: datetime) -> index.Report:
+    """Export the executed notebook ``nb`` and write the page, its sidecar and the index;
+    nothing is written when the page is not self-contained."""
+    info, root = target.info, target.root
     generated = datetime.now(UTC)
     report = index.Report(
         stream=info.stream.name,

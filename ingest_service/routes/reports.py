@@ -74,7 +74,8 @@ def _visible(request: Request, principal: Principal, reports: list[Report]) -> l
         return []
     d = delivery_streams
     with service(request).engine.connect() as conn:
-        ids = dict(conn.execute(sa.select(d.c.name, d.c.stream_id).where(d.c.name.in_(names))))
+        rows = conn.execute(sa.select(d.c.name, d.c.stream_id).where(d.c.name.in_(names)))
+        ids = {name: stream_id for name, stream_id in rows}
     return [r for r in reports if _sees(principal, ids.get(r.stream))]
 
 
