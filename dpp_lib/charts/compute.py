@@ -217,7 +217,12 @@ def data_quality(summary: pd.DataFrame) -> Chart:
         for c, b in zip(long["column"], long["below_target"], strict=True)
     ]
     base = alt.Chart(long).encode(
-        x=alt.X("rate:N", title=None, sort=list(RATES.values())),
+        x=alt.X(
+            "rate:N",
+            title=None,
+            sort=list(RATES.values()),
+            axis=alt.Axis(orient="top", labelAngle=0),
+        ),
         y=alt.Y("stream:N", title=None),
     )
     cells = base.mark_rect().encode(

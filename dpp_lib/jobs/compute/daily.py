@@ -17,7 +17,15 @@ import sqlalchemy as sa
 
 from dpp_lib.jobs.compute.context import Context, Kind, Scoped, select_streams
 from dpp_lib.jobs.compute.daily_rows import Row, replace_rows, summary_frame
-from dpp_lib.jobs.compute.result import ComputeResult, column, extreme, plural, run, span
+from dpp_lib.jobs.compute.result import (
+    ComputeResult,
+    column,
+    extreme,
+    one_or_count,
+    plural,
+    run,
+    span,
+)
 from dpp_lib.jobs.deploy_links import refresh_deploy_links
 from dpp_lib.metrics import dora, flow
 from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS
@@ -146,17 +154,11 @@ def _dora_rows(ctx: Context, stream: Stream) -> Iterator[Row]:
 
 
 def _headline(summary: pd.DataFrame, ctx: Context, delivery: int, tech: int) -> str:
-    streams = (
-        " and ".join(
-            p
-            for p in (
-                plural(delivery, "delivery stream") if delivery else "",
-                plural(tech, "tech stream") if tech else "",
-            )
-            if p
-        )
-        or "no stream"
+    counts = (
+        plural(delivery, "delivery stream") if delivery else "",
+        plural(tech, "tech stream") if tech else "",
     )
+    streams = one_or_count(summary, " and ".join(c for c in counts if c) or "no stream")
     p85 = column(summary, "cycle_time_p85_days")
     parts = [f"cycle time p85 {span(p85, 'days')}" + _named(p85, "slowest", lowest=False)]
     if tech:

@@ -106,11 +106,7 @@ def _headline(
     if below.empty:
         text += "every rate meets its target"
     else:
-        text += (
-            f"{len(below)} below a target ("
-            + "; ".join(f"{r.stream}: {r.below_target}" for r in below.itertuples())
-            + ")"
-        )
+        text += f"{len(below)} below a target ({', '.join(below['stream'])})"
     return (
         f"{text}. {plural(dq, 'data-quality alert')} active; this run raised {raised} and "
         f"resolved {resolved} system alerts ({active} active in all)."

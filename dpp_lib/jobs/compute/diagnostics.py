@@ -15,7 +15,15 @@ import sqlalchemy as sa
 
 from dpp_lib.jobs.compute.context import Context, Kind, select_streams
 from dpp_lib.jobs.compute.daily_rows import Row, replace_rows, summary_frame
-from dpp_lib.jobs.compute.result import ComputeResult, column, extreme, plural, run, span
+from dpp_lib.jobs.compute.result import (
+    ComputeResult,
+    column,
+    extreme,
+    one_or_count,
+    plural,
+    run,
+    span,
+)
 from dpp_lib.metrics import flow, quality, review
 from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS
 from dpp_lib.views.common import Stream
@@ -120,5 +128,6 @@ def _headline(summary: pd.DataFrame, ctx: Context) -> str:
         f"review turnaround p50 {span(review_p50, 'h')}"
         + (f" ({slowest} slowest)" if slowest else "")
     )
-    head = f"{plural(len(summary), 'stream')} on {ctx.day.isoformat()} over {ctx.window_days} days"
+    who = one_or_count(summary, plural(len(summary), "stream"))
+    head = f"{who} on {ctx.day.isoformat()} over {ctx.window_days} days"
     return f"{head}: " + "; ".join(parts) + "."

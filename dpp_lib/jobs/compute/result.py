@@ -80,6 +80,12 @@ def number(value: float, digits: int = 1) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def one_or_count(summary: pd.DataFrame, count: str, key: str = "stream") -> str:
+    """The one stream's name when ``summary`` is about one, else ``count``."""
+    names = list(summary[key].unique()) if key in summary.columns else []
+    return str(names[0]) if len(names) == 1 else count
+
+
 def known(values: Mapping[str, float | None]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and not math.isnan(float(v))}
 

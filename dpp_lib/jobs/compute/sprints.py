@@ -15,7 +15,15 @@ import sqlalchemy as sa
 
 from dpp_lib.jobs.compute.context import Context, Kind, select_streams
 from dpp_lib.jobs.compute.daily_rows import Row, replace_rows, summary_frame
-from dpp_lib.jobs.compute.result import ComputeResult, column, extreme, plural, run, span
+from dpp_lib.jobs.compute.result import (
+    ComputeResult,
+    column,
+    extreme,
+    one_or_count,
+    plural,
+    run,
+    span,
+)
 from dpp_lib.metrics import forecast
 from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS
 from dpp_lib.projections.sprint_store import refresh_sprint_snapshots
@@ -97,7 +105,8 @@ def compute(ctx: Context, stream: str) -> ComputeResult:
 
 def _headline(summary: pd.DataFrame, snapshots: int, ctx: Context) -> str:
     confidence = column(summary, "confidence_pct")
-    text = f"{plural(len(summary), 'delivery stream')}, sprint confidence {span(confidence, '%')}"
+    who = one_or_count(summary, plural(len(summary), "delivery stream"))
+    text = f"{who}, sprint confidence {span(confidence, '%')}"
     lowest = extreme(confidence, lowest=True)
     if lowest:
         text += f"; {lowest} lowest"
