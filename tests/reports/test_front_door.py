@@ -33,7 +33,8 @@ class Door:
         self.client.cookies.clear()
         if who is not None:
             self.client.cookies.set("dpp_session", who.token)
-        return self.client.get(path, follow_redirects=False)
+        answer: httpx.Response = self.client.get(path, follow_redirects=False)
+        return answer
 
 
 @pytest.fixture(scope="module")
