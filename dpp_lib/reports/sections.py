@@ -52,11 +52,14 @@ def header(r: SprintRetro) -> None:
     """Which stream and sprint, its dates, the moment the figures are from, and the first
     note of every section."""
     s = r.sprint
-    state = "still open" if r.is_open else "closed"
+    span = (
+        f"still open: figures as of {_when(r)}, over its first {r.window_days} days"
+        if r.is_open
+        else f"closed: figures as of its end, {_when(r)}, over its {r.window_days} days"
+    )
     _markdown(
         f"## {html.escape(s.stream.display_name)} · {html.escape(s.name)}\n\n"
-        f"{s.start_date:%a %d %b} – {s.end_date:%a %d %b %Y} ({state}); figures as of "
-        f"{_when(r)}, over the sprint's {r.window_days} days."
+        f"{s.start_date:%a %d %b} – {s.end_date:%a %d %b %Y}; {span}."
     )
     _markdown("### What stands out")
     _say(notes.summary(r))
