@@ -167,6 +167,7 @@ def cross_stream(summary: pd.DataFrame) -> Chart:
             y=alt.Y("tech_stream:N", title=None, sort="-x"),
             color=alt.Color(
                 "severity:N",
+                title="Severity",
                 scale=alt.Scale(
                     domain=list(SEVERITY_COLOURS), range=list(SEVERITY_COLOURS.values())
                 ),
@@ -192,7 +193,7 @@ def pulse(summary: pd.DataFrame) -> Chart:
     if summary.empty:
         return _empty("Pulse")
     base = alt.Chart(summary).encode(
-        x=alt.X("survey_period:O", title="Survey period"),
+        x=alt.X("survey_period:O", title="Survey period", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("overall_avg:Q", title="Overall score (1–5)", scale=alt.Scale(domain=[1, 5])),
         color=alt.Color("stream:N", title="Stream"),
         tooltip=["stream", "survey_period", "overall_avg", "response_count", "response_rate_pct"],
