@@ -297,11 +297,13 @@ class FilterBar:
         for z, toggle in self.zone_toggles.items():
             toggle.add_class(f"dpp-zone-toggle-{z}")
         self._show_dates()
+        zone_row = widgets.HBox([widgets.Label("Zones"), *self.zone_toggles.values()])
+        zone_row.layout.display = "" if zones else "none"  # a page without zone toggles
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.delivery, self.tech]),
                 widgets.HBox([self.time_range, self.dates]),
-                widgets.HBox([widgets.Label("Zones"), *self.zone_toggles.values()]),
+                zone_row,
                 self.url.widget,
             ]
         )
