@@ -9,6 +9,7 @@ browser tests wait for it after a change.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -75,9 +76,16 @@ class OverviewPage:
         )
         self.widget.add_class("dpp-page")
         self.bar.on_change(self.refresh)
+        self._model: Overview | None = None  # what is on screen
+        self._drawn: dict[str, str] = {}  # its zones' HTML, by zone
 
     def refresh(self, state: FilterState | None = None) -> None:
         state = state or self.bar.state
+        if self._model is not None and _covers(self._model, state):
+            # Only zones toggled, and the model holds their answers: no recomputation.
+            self.draw(dataclasses.replace(self._model, state=state, notices=()))
+            return
+        self._drawn = {}
         self.status.value = layout.paragraph("Computing the figures…", key="computing")
         notices, self._notices = self._notices, ()
         try:
@@ -93,6 +101,7 @@ class OverviewPage:
         self.draw(model)
 
     def draw(self, model: Overview | Denied) -> None:
+        self._model = model if isinstance(model, Overview) else None
         if isinstance(model, Denied):
             self.status.value = (
                 pages.message_html("access-denied", model.message)
@@ -107,10 +116,13 @@ class OverviewPage:
             zone = self.zones[key]
             shown = key in ALWAYS_SHOWN or model.state.shows(key)
             zone.hidden = not shown
-            zone.show(render(model) if shown else "")
+            if shown and key not in self._drawn:
+                self._drawn[key] = render(model)
+            zone.show(self._drawn[key] if shown else "")
         self.status.value = layout.notices(model.notices) + _heading(model) + _rendered(model.state)
 
     def _fail(self, state: FilterState, message: str) -> None:
+        self._model = None
         self.status.value = pages.message_html("page-error", message) + _rendered(state)
         for zone in self.zones.values():
             zone.show("")
@@ -133,9 +145,23 @@ def open_page(
         visible = data.visible_streams(load_org(conn), principal)
     params = {k: v for k, v in (defaults or {}).items() if v}
     params.update(identity.query_params(environ))
-    page = OverviewPage(engine, principal, FilterState.from_query(params, visible), visible, now=now)
+    read = FilterState.from_query(params, visible)
+    page = OverviewPage(engine, principal, read, visible, now=now)
     page.refresh()
     return page.widget
+
+
+def _covers(model: Overview, state: FilterState) -> bool:
+    """Whether ``model`` can draw ``state``: the same filters but the zones, and the
+    answers of every zone ``state`` shows."""
+    if dataclasses.replace(state, zones=model.state.zones) != model.state:
+        return False
+    needs = {
+        "trend": model.trend_series is not None or not model.tech_visible,
+        "forecast": model.forecast is not None,
+        "health": model.pulse is not None,
+    }
+    return all(needs.get(zone, True) for zone in state.zones)
 
 
 def _day_of(state: FilterState, now: datetime | None) -> Any:
