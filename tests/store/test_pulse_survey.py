@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from dpp_lib.store import data_versions
 from dpp_lib.store.pulse_survey import (
     PulseResponseError,
+    SavedResponse,
     SurveyAnswers,
     check_answers,
     save_response,
@@ -31,17 +33,24 @@ def _streams(engine: sa.Engine) -> dict[str, uuid.UUID]:
         return {s.name: s.stream_id for s in load_org(conn).delivery}
 
 
-def _save(engine: sa.Engine, stream: uuid.UUID, answers: SurveyAnswers, **kw: object) -> object:
-    params: dict[str, object] = {
-        "respondent_hash": HASH,
-        "delivery_stream_id": stream,
-        "survey_period": "2026-11",
-        "answers": answers,
-        "submitted": AT,
-    }
-    params.update(kw)
+def _save(
+    engine: sa.Engine,
+    stream: uuid.UUID,
+    answers: SurveyAnswers,
+    *,
+    respondent_hash: str = HASH,
+    survey_period: str = "2026-11",
+    submitted: datetime = AT,
+) -> SavedResponse:
     with engine.begin() as conn:
-        return save_response(conn, **params)  # type: ignore[arg-type]
+        return save_response(
+            conn,
+            respondent_hash=respondent_hash,
+            delivery_stream_id=stream,
+            survey_period=survey_period,
+            answers=answers,
+            submitted=submitted,
+        )
 
 
 def _rows(engine: sa.Engine) -> list[sa.Row[tuple[object, ...]]]:
@@ -62,7 +71,7 @@ def test_a_resubmission_replaces_the_response_and_moves_the_data_version(org: sa
     assert row.free_text is None  # the new answer has no comment: the old one is gone too
     assert row.event_timestamp == AT + timedelta(hours=2)
     assert (row.source, row.survey_period, row.respondent_hash) == ("survey", "2026-11", HASH)
-    assert getattr(first, "replaced") is False and getattr(second, "replaced") is True
+    assert first.replaced is False and second.replaced is True
     with org.connect() as conn:
         assert data_versions.current(conn)["pulse_responses"] == version + 1
 
@@ -128,7 +137,7 @@ def test_blank_free_text_is_stored_as_none() -> None:
     ],
 )
 def test_malformed_keys_are_refused_before_any_write(
-    org: sa.Engine, change: dict[str, object], message: str
+    org: sa.Engine, change: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(PulseResponseError, match=message):
         _save(org, _streams(org)["payments"], SurveyAnswers(3, 3, 3), **change)
