@@ -105,6 +105,8 @@ class SurveyWindow:
     def describe(self) -> str:
         """``Sunday 1 November to Saturday 7 November 2026 (Europe/London)``."""
         first, last = self.opens.date(), self.last_day
+        if first == last:
+            return f"{day_label(first)} {last.year} ({self.opens.tzinfo})"
         return f"{day_label(first)} to {day_label(last)} {last.year} ({self.opens.tzinfo})"
 
     def opening(self) -> str:

@@ -209,10 +209,17 @@ def closed_html(closed: model.Closed) -> str:
         '<div class="dpp-empty" role="status" id="dpp-pulse-closed">'
         "<p><strong>The pulse survey is closed right now.</strong></p>"
         f"<p>The next survey, for {escape(nxt.period_label)}, opens on {escape(nxt.opening())}"
-        f" and stays open {escape(nxt.describe())}. Come back then to answer for"
-        f" {escape(teams)}.</p></div>"
+        f" and closes at the end of {escape(model.day_label(nxt.last_day))}. Come back then to"
+        f" answer for {escape(teams)}.</p></div>"
         '<span id="dpp-pulse-ready"></span>'
     )
+
+
+def _page(html: str) -> Any:
+    page = widgets.HTML(value=html)
+    page.add_class("dpp-page")
+    page.add_class("dpp-pulse")
+    return page
 
 
 def open_page(
@@ -240,10 +247,8 @@ def open_page(
         requested = params.get("stream", "")
         survey = model.survey_page(conn, principal, anonymise, now=clock(), requested=requested)
     if isinstance(survey, model.NotAllowed):
-        return widgets.HTML(
-            value=pages.message_html("pulse-not-allowed", survey.message)
-            + '<span id="dpp-pulse-ready"></span>'
-        )
+        html = pages.message_html("pulse-not-allowed", survey.message)
+        return _page(html + '<span id="dpp-pulse-ready"></span>')
     if isinstance(survey, model.Closed):
-        return widgets.HTML(value=closed_html(survey))
+        return _page(closed_html(survey))
     return SurveyForm(engine, principal, anonymise, survey, clock=clock).widget

@@ -82,6 +82,8 @@ def test_window_words_and_limits() -> None:
     assert window.describe() == "Sunday 1 November to Saturday 7 November 2026 (UTC)"
     assert window.period_label == "November 2026"
     assert plan.upcoming.opening() == "Tuesday 1 December 2026 at 00:00 (UTC)"
+    one_day = model.schedule(_at("2026-11-03T10:00:00+00:00"), start_day=9, days=1, time_zone="UTC")
+    assert one_day.upcoming.describe() == "Monday 9 November 2026 (UTC)"
     with pytest.raises(ValueError, match="aware"):
         model.schedule(datetime(2026, 11, 3), start_day=1, days=7, time_zone="UTC")
 
