@@ -333,7 +333,11 @@ class FilterBar:
             time_range=time_range,
             date_from=start,
             date_to=end,
-            zones=tuple(z for z, t in self.zone_toggles.items() if t.value),
+            zones=tuple(  # a zone without a toggle on this page keeps its state
+                z
+                for z in ZONES
+                if (self.zone_toggles[z].value if z in self.zone_toggles else self.state.shows(z))
+            ),
             as_of=self.state.as_of,
         )
 
