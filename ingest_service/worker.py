@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -254,11 +255,13 @@ def inbox_status(conn: sa.Connection) -> dict[str, Any]:
     }
 
 
-def retry_dead(conn: sa.Connection) -> int:
+def retry_dead(conn: sa.Connection, *, ids: Collection[int] | None = None) -> int:
+    """Requeue the dead-lettered deliveries (only those of ``ids`` when given); how many."""
     r = raw_events
+    which = r.c.state == "dead" if ids is None else sa.and_(r.c.state == "dead", r.c.id.in_(ids))
     result = conn.execute(
         r.update()
-        .where(r.c.state == "dead")
+        .where(which)
         .values(state="pending", attempts=0, next_attempt_at=now_utc(), last_error=None)
     )
     return result.rowcount or 0
