@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup browser oidc-provider run up lab demo-data test test-fast lint format migrate bench-ingest bench-metrics bench-api clean
+.PHONY: help setup browser oidc-provider run up lab demo-data test test-fast lint format migrate bench-ingest bench-metrics bench-api bench-dashboards clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-ingest ingestion benchmark (Postgres), results in docs/performance.md"
 	@echo "make bench-metrics metric engine benchmark (Postgres, 1,000 engineers x 2 years)"
 	@echo "make bench-api    read API benchmark (uvicorn, 50 clients, cached and uncached)"
+	@echo "make bench-dashboards Voila pages in Chromium: warm, cold, 50 simultaneous users"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -90,6 +91,9 @@ bench-metrics: setup
 
 bench-api: setup
 	$(BIN)/python bench/api.py --write-docs
+
+bench-dashboards: setup browser
+	$(BIN)/python bench/dashboards.py --write-docs
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
