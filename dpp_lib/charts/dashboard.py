@@ -355,12 +355,16 @@ def pulse_trend(aggregates: Sequence[Mapping[str, Any]]) -> alt.HConcatChart:
         alt.Chart(rates)
         .mark_bar()
         .encode(
-            x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=0)),
+            x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45)),
             y=alt.Y("rate:Q", title="Response rate (%)", scale=alt.Scale(domain=[0, 100])),
             xOffset=alt.XOffset("stream:N") if several else alt.Undefined,
             color=alt.Color("stream:N", title=None) if several else alt.Undefined,
         )
-        .properties(width=WIDTH - 200, height=HEIGHT, title="Response rate")
+        .properties(
+            width=max(WIDTH - 200, 55 * rates["period"].nunique()),
+            height=HEIGHT,
+            title="Response rate",
+        )
     )
     chart = alt.hconcat(scores, response).resolve_scale(color="independent")
     return cast(alt.HConcatChart, chart)

@@ -105,6 +105,7 @@ class OverviewPage:
         if isinstance(model, Denied):
             self.status.value = (
                 pages.message_html("access-denied", model.message)
+                + layout.paragraph("Choose one of your streams in the lists above.", key="choose")
                 + layout.notices(model.notices)
                 + _rendered(model.state)
             )
