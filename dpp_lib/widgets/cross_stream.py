@@ -205,7 +205,8 @@ def impact(m: CrossStream) -> str:
                  names(r["impacted_delivery_streams"], i.hidden_streams)),
             Tile("impact-blocked-now", "Blocking now",
                  str(len(r["blocked_delivery_streams"])),
-                 names(r["blocked_delivery_streams"])),
+                 names(r["blocked_delivery_streams"])
+                 + (" of the streams you can see" if i.hidden_streams else "")),
             Tile("impact-confidence", "Avg sprint confidence",
                  fmt(r["avg_confidence_pct"], unit="%"), "of the impacted streams",
                  warnings=i.warnings),
@@ -242,7 +243,12 @@ def _streams(m: CrossStream, i: Impact) -> str:
             )
         ),
         caption="Sprint confidence and cycle time p85 as of the page's moment (the API's"
-        " real-time figures).",
+        " real-time figures)."
+        + (
+            " A stream without a bar has no figure: the table says why."
+            if any(x.confidence_pct is None or x.cycle_time_p85 is None for x in i.streams)
+            else ""
+        ),
         warnings=i.warnings,
     )
     head = "".join(
