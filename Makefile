@@ -47,8 +47,12 @@ lab: demo-data
 up: migrate
 	$(BIN)/dpp up
 
+# Two pytest workers (pytest-xdist), a test file per worker at a time: much of the suite waits
+# on kernels, browsers and Postgres rather than on the CPU. TEST_WORKERS=0 runs it serially.
+TEST_WORKERS ?= 2
+
 test: setup browser oidc-provider
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Browser tests use Debian's Chromium through Playwright (no browser download).
 browser:

@@ -125,7 +125,8 @@ def execute(name: str, out: Path, **parameters: Any) -> Run:
             str(out),
             parameters=parameters,
             kernel_name="python3",
-            cwd=str(NOTEBOOKS),
+            # No cwd=: papermill changes the process's directory for it, which races with
+            # the other runs of this thread pool (and any relative path in the process).
             progress_bar=False,
         )
         error: BaseException | None = None

@@ -36,6 +36,10 @@ from dpp_lib.views.common import Org, Stream
 from tests.conftest import DEMO_AS_OF
 from tests.notebooks.compute.conftest import Copy, Run
 
+# The writable demo copies are built by the first test that needs one (slow on a loaded
+# machine): the default 300 s per test is too tight for that.
+pytestmark = pytest.mark.timeout(900)
+
 AS_OF = moment(DEMO_AS_OF)
 DAY = date(2026, 11, 12)  # DEMO_AS_OF in Europe/London
 d = daily_stream_metrics

@@ -35,7 +35,9 @@ from dpp_lib.views.common import Org, Stream, load_org
 from tests.conftest import DEMO_AS_OF
 from tests.notebooks.compute.conftest import COMPUTE, NOTEBOOKS, Copy, Run
 
-pytestmark = pytest.mark.slow
+# The first test builds the writable demo copies and runs 16 notebooks (about 100 s on an idle
+# 2-core machine): the default 300 s per test is too tight for that on a loaded one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 AS_OF = moment(DEMO_AS_OF)
 PARAMETERS = 'stream = "all"\nas_of = ""\nwindow_days = 30\ndatabase_url = ""'
 
