@@ -11,7 +11,7 @@ def _layers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(spec.get("layer", [spec]))
 
 
-def _data(spec: dict[str, Any], chart: Any) -> list[dict[str, Any]]:
+def _data(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of the chart's (single) inline data set."""
     datasets = spec["datasets"]
     assert len(datasets) >= 1
@@ -20,9 +20,8 @@ def _data(spec: dict[str, Any], chart: Any) -> list[dict[str, Any]]:
 
 
 def test_wip_stacks_each_stage_by_age_in_stage_order() -> None:
-    chart = charts.wip_by_stage({"qa": {">7d": 3}, "dev": {"<24h": 1, "24-72h": 2}})
-    spec = chart.to_dict()
-    rows = _data(spec, chart)
+    spec = charts.wip_by_stage({"qa": {">7d": 3}, "dev": {"<24h": 1, "24-72h": 2}}).to_dict()
+    rows = _data(spec)
     assert [r["stage"] for r in rows][:: len(charts.AGING)] == ["Development", "QA"]
     assert {(r["stage"], r["age"]): r["items"] for r in rows}[("QA", ">7d")] == 3
     assert spec["encoding"]["color"]["scale"]["domain"] == list(charts.AGING)
@@ -38,7 +37,7 @@ def test_the_scatter_draws_the_p85_line_and_names_the_first_outliers() -> None:
     layers = _layers(spec)
     rules = [layer for layer in layers if layer["mark"]["type"] == "rule"]
     assert len(rules) == 1
-    rows = _data(spec, None)
+    rows = _data(spec)
     labelled = {r["ticket"] for r in rows if r["label"]}
     assert labelled == {"T-9", "T-8"}
     no_line = charts.cycle_scatter(points, p85=None, outliers=[]).to_dict()
