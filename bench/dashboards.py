@@ -114,14 +114,23 @@ async def sequential(
 
 
 async def simultaneous(
-    where: Site, spec: PageSpec, users: Users, *, browsers: int, timeout: float
-) -> tuple[list[Load], float]:
+    where: Site,
+    spec: PageSpec,
+    users: Users,
+    *,
+    browsers: int,
+    timeout: float,
+    min_free_gb: float,
+) -> tuple[list[Load], dict[str, Any]]:
+    """Every viewer opens ``spec`` at once. The machine's available memory is watched: below
+    ``min_free_gb`` the phase is abandoned (every kernel needs a few hundred MB), the
+    unfinished loads counted as errors, so the benchmark never starves the machine."""
     async with async_playwright() as p:
         pool = [await _browser(p) for _ in range(browsers)]
         await asyncio.to_thread(wait_quiet, where.voila_pid)
         started = time.perf_counter()
-        loads = await asyncio.gather(
-            *(
+        tasks = [
+            asyncio.create_task(
                 load(
                     pool[i % browsers],
                     base=where.base,
@@ -132,13 +141,42 @@ async def simultaneous(
                     as_of=AS_OF,
                     timeout_s=timeout,
                 )
-                for i, token in enumerate(users.viewers)
             )
-        )
+            for i, token in enumerate(users.viewers)
+        ]
+        lowest, aborted = float("inf"), False
+        while not all(t.done() for t in tasks):
+            await asyncio.sleep(0.5)
+            lowest = min(lowest, available_gb())
+            if lowest < min_free_gb:
+                aborted = True
+                log(f"  only {lowest:.1f} GB of memory left: abandoning the phase")
+                for t in tasks:
+                    t.cancel()
+                break
+        await asyncio.gather(*tasks, return_exceptions=True)
         elapsed = time.perf_counter() - started
         for browser in pool:
-            await browser.close()
-    return list(loads), elapsed
+            with contextlib.suppress(Exception):
+                await browser.close()
+    loads = [
+        t.result()
+        if not t.cancelled()
+        else Load(spec.key, f"viewer {i}", "", error="abandoned: the machine ran low on memory")
+        for i, t in enumerate(tasks)
+    ]
+    return loads, {
+        "elapsed_s": round(elapsed, 1),
+        "lowest_available_gb": round(lowest, 1),
+        "abandoned": aborted,
+    }
+
+
+def available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return float("inf")
 
 
 def _brief(one: Load) -> str:
@@ -188,9 +226,14 @@ def run_dataset(
             log(f"{data.key}: {args.users} simultaneous users (pool {args.users_pool})")
             with site(data.url, workdir, secrets, pool=args.users_pool) as where:
                 cpu_before = procstat.snapshot({"voila": where.voila_pid, "api": where.api_pid})
-                loads, elapsed = asyncio.run(
+                loads, phase = asyncio.run(
                     simultaneous(
-                        where, PAGES[0], users, browsers=args.browsers, timeout=args.users_timeout
+                        where,
+                        PAGES[0],
+                        users,
+                        browsers=args.browsers,
+                        timeout=args.users_timeout,
+                        min_free_gb=args.min_free_gb,
                     )
                 )
                 cpu_after = procstat.snapshot({"voila": where.voila_pid, "api": where.api_pid})
@@ -198,7 +241,7 @@ def run_dataset(
                 "users": args.users,
                 "pool": args.users_pool,
                 "browsers": args.browsers,
-                "elapsed_s": round(elapsed, 1),
+                **phase,
                 "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
             }
             log(f"  p95 drawn {out['users']['done_ms']['p95']} ms, errors {out['users']['errors']}")
@@ -223,6 +266,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users-on", default="4m", help="the dataset of the simultaneous users")
     parser.add_argument("--users-pool", type=int, default=4)
     parser.add_argument("--users-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--min-free-gb", type=float, default=2.0, help="abandon the users phase below this"
+    )
     parser.add_argument("--browsers", type=int, default=5, help="Chromium processes for the users")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)

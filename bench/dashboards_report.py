@@ -164,6 +164,12 @@ def render(result: dict[str, Any]) -> str:
             "",
             f"Errors: {u['errors']} of {u['n']}"
             + (f" ({'; '.join(u['error_samples'])})" if u["error_samples"] else "")
+            + (
+                f". **Abandoned**: the machine's available memory fell below the guard"
+                f" ({u['lowest_available_gb']} GB left)"
+                if u.get("abandoned")
+                else f". Lowest available memory during the phase: {u['lowest_available_gb']} GB"
+            )
             + f". Whole phase {u['elapsed_s']} s; CPU seconds: Voila and its kernels"
             f" {cpu.get('voila')}, API {cpu.get('api')}, Postgres {cpu.get('postgres')},"
             f" machine {cpu.get('total_busy')}.",
