@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from dpp_lib.access import Principal
 from dpp_lib.dashboards import data
 from dpp_lib.dashboards.overview import Denied, Overview, overview
+from dpp_lib.store.db import make_engine
 from dpp_lib.views.common import load_org
 from dpp_lib.widgets import overview as page_module
 from dpp_lib.widgets import overview_outlook, overview_signals
@@ -149,3 +150,9 @@ def test_a_zone_toggle_redraws_without_recomputing(
 def test_without_a_signed_in_user_the_page_says_so(org: sa.Engine) -> None:
     widget = open_page(org, environ={})
     assert 'id="dpp-not-signed-in"' in widget.value
+
+
+def test_the_warm_up_never_stops_a_page(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'dpp.sqlite3'}")
+    page_module.warm_up(broken)  # no database there: logged, not raised
+    assert "warm-up failed" in caplog.text
