@@ -267,7 +267,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users-pool", type=int, default=4)
     parser.add_argument("--users-timeout", type=float, default=900.0)
     parser.add_argument(
-        "--min-free-gb", type=float, default=2.0, help="abandon the users phase below this"
+        "--min-free-gb", type=float, default=3.0, help="abandon the users phase below this"
     )
     parser.add_argument("--browsers", type=int, default=5, help="Chromium processes for the users")
     parser.add_argument("--write-docs", action="store_true")
