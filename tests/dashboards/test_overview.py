@@ -115,7 +115,10 @@ def _close(page: Page) -> None:
 
 
 def _screenshot(page: Page, site: Site, name: str) -> None:
-    page.set_viewport_size({"width": 1280, "height": 4600})  # Voila scrolls inside the page
+    # Voila scrolls inside the page: make the window as tall as the page to shoot it whole.
+    page.set_viewport_size({"width": 1280, "height": 6000})
+    bottom = page.locator(".dpp-page").evaluate("p => p.getBoundingClientRect().bottom")
+    page.set_viewport_size({"width": 1280, "height": int(bottom) + 40})
     path = site.settings.var_dir / name
     page.screenshot(path=path, full_page=True)
     page.set_viewport_size({"width": 1280, "height": 1000})
