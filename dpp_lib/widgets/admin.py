@@ -69,11 +69,25 @@ class AdminPage:
         self.status = widgets.HTML(value="")
         self.zones = {key: layout.Zone(key, title) for key, (title, _) in ZONES.items()}
         self.feedback = {key: widgets.HTML(value="") for key in ("unlinked", "dead")}
-        self.rows = {key: widgets.VBox([]) for key in ("unlinked", "dead")}
-        for key in ("unlinked", "dead"):
-            self.rows[key].add_class(f"dpp-{key}-rows")
+        self.pr_choice = widgets.Dropdown(
+            description="Pull request",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="36em"),
+        )
+        self.pr_choice.add_class("dpp-link-pr")
+        self.ticket = widgets.Text(
+            description="Jira ticket", placeholder="PAY-123", style={"description_width": "initial"}
+        )
+        self.ticket.add_class("dpp-link-ticket")
+        link = widgets.Button(description="Link", button_style="primary")
+        link.on_click(lambda _: self.link_chosen())
+        self.link_form = widgets.HBox([self.pr_choice, self.ticket, link])
+        self.link_form.add_class("dpp-link-form")
+        self.dead_rows = widgets.VBox([])
+        self.dead_rows.add_class("dpp-dead-rows")
+        for key, extra in (("unlinked", self.link_form), ("dead", self.dead_rows)):
             zone = self.zones[key].widget
-            zone.children = (*zone.children, self.feedback[key], self.rows[key])
+            zone.children = (*zone.children, self.feedback[key], extra)
         self.widget = widgets.VBox(
             [
                 widgets.HTML(value=layout.STYLE + sections.STYLE),
@@ -121,22 +135,24 @@ class AdminPage:
         for zone in self.zones.values():
             zone.show("")
             zone.hidden = True
-        for box in self.rows.values():
-            box.children = ()
+        self.link_form.layout.display = "none"
+        self.dead_rows.children = ()
 
     # --- unlinked pull requests -------------------------------------------------------------
 
     def _unlinked_rows(self, view: AdminView) -> None:
-        rows = []
-        for pr in view.unlinked.rows:
-            ticket = widgets.Text(placeholder="PAY-123", layout=widgets.Layout(width="9em"))
-            ticket.add_class("dpp-link-ticket")
-            button = widgets.Button(description="Link", button_style="primary")
-            button.on_click(lambda _, pr=pr, ticket=ticket: self.link(pr, ticket.value))
-            line = widgets.HBox([widgets.HTML(value=sections.pr_line(pr)), ticket, button])
-            line.add_class("dpp-unlinked-row")
-            rows.append(line)
-        self.rows["unlinked"].children = rows
+        """The link form offers the listed PRs (hidden when there is none)."""
+        self.pr_choice.options = [(sections.pr_label(pr), pr) for pr in view.unlinked.rows]
+        self.link_form.layout.display = "" if view.unlinked.rows else "none"
+
+    def link_chosen(self) -> None:
+        pr = self.pr_choice.value
+        if pr is None:
+            self.feedback["unlinked"].value = sections.feedback(
+                "Choose a pull request to link.", ok=False
+            )
+            return
+        self.link(pr, str(self.ticket.value))
 
     def link(self, pr: model.UnlinkedPr, ticket: str) -> None:
         """Link ``pr`` to ``ticket`` (the API's function), say how it went, redraw the
@@ -151,6 +167,7 @@ class AdminPage:
                 f"{name} was not linked: {exc.message}", ok=False
             )
             return
+        self.ticket.value = ""
         stream = "" if result.ticket_known else " (the ticket has no delivery stream yet)"
         self.feedback["unlinked"].value = sections.feedback(
             f"{name} is linked to {result.ticket_id}{stream}; the audit log records it.", ok=True
@@ -174,7 +191,7 @@ class AdminPage:
             line = widgets.HBox([widgets.HTML(value=sections.dead_line(letter)), button])
             line.add_class("dpp-dead-row")
             rows.append(line)
-        self.rows["dead"].children = rows
+        self.dead_rows.children = rows
 
     def requeue(self, ids: list[int] | None) -> None:
         """Move dead letters back to pending (the CLI's function), say how many, redraw."""

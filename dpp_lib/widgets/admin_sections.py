@@ -180,21 +180,30 @@ def unlinked(v: AdminView) -> str:
         )
     shown = len(v.unlinked.rows)
     more = f" The newest {shown} are listed." if v.unlinked.total > shown else ""
-    return paragraph(
+    summary = paragraph(
         f"{v.unlinked.total} pull requests of {scope} opened in {v.window.label} name no"
-        f" ticket.{more} Type the Jira key and press Link: the PR takes the ticket's delivery"
-        " stream, its derived records are refreshed, and the audit log names you.",
+        f" ticket.{more} Choose one below, type its Jira key and press Link: the PR takes the"
+        " ticket's delivery stream, its derived records are refreshed, and the audit log names"
+        " you.",
         key="unlinked-summary",
     )
+    lines = [
+        [
+            f"{pr.repository}#{pr.pr_number}",
+            pr.tech_stream,
+            pr.branch,
+            when(pr.opened_at),
+            when(pr.merged_at) if pr.merged_at else "open",
+        ]
+        for pr in v.unlinked.rows
+    ]
+    head = ("Pull request", "Tech stream", "Branch", "Opened", "Merged")
+    return summary + table("unlinked-table", head, lines)
 
 
-def pr_line(pr: UnlinkedPr) -> str:
-    merged = f", merged {when(pr.merged_at)}" if pr.merged_at else ", open"
-    return (
-        f'<div class="dpp-line"><strong>{escape(pr.repository)}#{pr.pr_number}</strong>'
-        f" · {escape(pr.tech_stream)} · branch <code>{escape(pr.branch)}</code>"
-        f" · opened {when(pr.opened_at)}{merged}</div>"
-    )
+def pr_label(pr: UnlinkedPr) -> str:
+    """How the link form names a pull request."""
+    return f"{pr.repository}#{pr.pr_number} · {pr.tech_stream} · {pr.branch}"
 
 
 # --- configuration ------------------------------------------------------------------------------

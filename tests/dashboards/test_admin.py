@@ -39,7 +39,7 @@ from dpp_lib.store.db import make_engine
 from dpp_lib.store.pr_links import check_ticket_key
 from dpp_lib.store.schema import audit_log, pr_events, raw_events, work_item_events
 from dpp_lib.store.types import now_utc
-from dpp_lib.widgets.admin_sections import pct
+from dpp_lib.widgets.admin_sections import pct, pr_label
 from ingest_service.runtime import free_port, running_api
 from tests.conftest import DEMO_AS_OF, DemoOrg
 from tests.dashboards.conftest import CHROMIUM, CHROMIUM_ARGS, SignedIn, make_user
@@ -209,7 +209,7 @@ def test_every_zone_draws_offline_with_the_apis_figures(browser: Browser, site: 
     for zone in ZONES:
         box = page.locator(f".dpp-zone-{zone}")
         assert box.is_visible(), zone
-        drawn = box.locator("svg, table, .dpp-empty, .dpp-unlinked-row").count()
+        drawn = box.locator("svg, table, .dpp-empty").count()
         assert drawn > 0, f"zone {zone} shows neither a chart, a table nor an empty state"
     quality = _api(page, site, "data-quality", as_of=DEMO_AS_OF, window="30")
     for name, api in RATES.items():
@@ -228,7 +228,11 @@ def test_every_zone_draws_offline_with_the_apis_figures(browser: Browser, site: 
     shown_health = {r[0]: r[1] for r in _cells(page, "#dpp-integrations-table")}
     assert shown_health == {name: i["status"] for name, i in health.items()}
     # The demo's unlinked PRs of the window, the config's source file, the dead letters.
-    assert page.locator(".dpp-unlinked-row").count() > 0
+    assert page.locator("#dpp-unlinked-table tr").count() > 1
+    assert (
+        page.locator(".dpp-link-pr select option").count()
+        == page.locator("#dpp-unlinked-table tr").count() - 1
+    )
     assert CONFIG_FILE in page.locator("#dpp-config-source").inner_text()
     assert page.locator("#dpp-config-mappings tr").count() > 1
     assert page.locator(".dpp-dead-row").count() == len(site.dead)
@@ -243,7 +247,7 @@ def test_a_user_who_is_not_a_platform_admin_gets_the_access_message(
     page = recorded.page
     assert "for platform administrators only" in page.get_by_role("alert").inner_text()
     assert page.locator(".dpp-zone, .dpp-filter-bar, table, svg.marks, .dpp-tile").count() == 0
-    assert page.get_by_text("Unlinked pull requests").count() == 0
+    assert page.locator("#dpp-unlinked-summary, #dpp-unlinked-table, .dpp-dead-row").count() == 0
     _screenshot(page, site, "admin-denied.png")
     _close(recorded)
 
@@ -271,31 +275,40 @@ def _ticket_for(conn: sa.Connection, event_id: uuid.UUID) -> str:
     raise AssertionError("the demo has no ticket this PR's tech stream accepts")
 
 
-def test_the_manual_link_links_the_pr_and_audits_it(browser: Browser, site: AdminSite) -> None:
+def test_the_actions_link_a_pr_and_requeue_dead_letters_with_audit_rows(
+    browser: Browser, site: AdminSite
+) -> None:
     recorded = _open(browser, site, site.admin, f"?as_of={DEMO_AS_OF}")
     page = recorded.page
+    _link(page, site)
+    _requeue(page, site)
+    _close(recorded)
+
+
+def _link(page: Page, site: AdminSite) -> None:
     admin = Principal("user", str(site.admin.user_id), "Ada Admin", frozenset({"admin"}))
     as_of = datetime.fromisoformat(DEMO_AS_OF.replace("Z", "+00:00"))
     with site.engine.connect() as conn:  # what the page lists: the default 30 days
         listed = unlinked_prs(conn, admin, window=Window(as_of, 30, ""))
         pr = listed.rows[0]
         ticket = _ticket_for(conn, pr.event_id)
-    row = page.locator(".dpp-unlinked-row").filter(has_text=f"{pr.repository}#{pr.pr_number}")
+    name = f"{pr.repository}#{pr.pr_number}"
+    page.locator(".dpp-link-pr select").select_option(label=pr_label(pr))
     # A malformed key is refused with the reason; nothing changes.
-    row.locator("input").fill(ticket.lower())
-    row.get_by_role("button", name="Link").click()
+    page.locator(".dpp-link-ticket input").fill(ticket.lower())
+    page.get_by_role("button", name="Link").click()
     error = page.locator(".dpp-zone-unlinked .dpp-feedback-error")
     error.wait_for()
     assert "not a Jira ticket key in canonical form" in error.inner_text()
-    row.locator("input").fill(ticket)
-    row.get_by_role("button", name="Link").click()
+    page.locator(".dpp-link-ticket input").fill(ticket)
+    page.get_by_role("button", name="Link").click()
     done = page.locator(".dpp-zone-unlinked .dpp-feedback-ok")
     done.wait_for()
-    assert f"{pr.repository}#{pr.pr_number} is linked to {ticket}" in done.inner_text()
-    page.locator(".dpp-unlinked-row").first.wait_for()
+    assert f"{name} is linked to {ticket}" in done.inner_text()
     summary = page.locator("#dpp-unlinked-summary")
     summary.filter(has_text=f"{listed.total - 1} pull requests").wait_for()
-    assert row.count() == 0  # redrawn without it
+    listed_now = page.locator("#dpp-unlinked-table td").get_by_text(name, exact=True)
+    listed_now.wait_for(state="detached")  # redrawn without it
     with site.engine.connect() as conn:
         e = pr_events
         owner = sa.select(e.c.repo_id, e.c.pr_number).where(e.c.event_id == pr.event_id).subquery()
@@ -310,12 +323,9 @@ def test_the_manual_link_links_the_pr_and_audits_it(browser: Browser, site: Admi
         ).one()
     assert (entry.actor_type, entry.actor_id) == ("user", str(site.admin.user_id))
     assert entry.target_id == f"{pr.repository}#{pr.pr_number}"
-    _close(recorded)
 
 
-def test_requeue_moves_dead_letters_back_to_pending(browser: Browser, site: AdminSite) -> None:
-    recorded = _open(browser, site, site.admin, f"?as_of={DEMO_AS_OF}")
-    page = recorded.page
+def _requeue(page: Page, site: AdminSite) -> None:
     first, *rest = site.dead
     page.locator(".dpp-dead-row").filter(has_text=f"#{first} ").get_by_role(
         "button", name="Requeue"
@@ -348,4 +358,3 @@ def test_requeue_moves_dead_letters_back_to_pending(browser: Browser, site: Admi
         (str(site.admin.user_id), str(first), 1),
         (str(site.admin.user_id), "all", len(rest)),
     ]
-    _close(recorded)
