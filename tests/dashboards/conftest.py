@@ -101,6 +101,10 @@ def site(demo_sqlite: DemoOrg, tmp_path_factory: pytest.TempPathFactory) -> Iter
         bob = make_user(conn, "Bob Lending", ("viewer", streams["lending"]))
         admin = make_user(conn, "Ada Admin", ("platform_admin", None))
     shutil.copytree(demo_sqlite.settings.secrets_dir, base / "secrets")
+    # Only the page these tests open: Voila preheats a kernel for every notebook it serves.
+    pages = base / "pages"
+    pages.mkdir()
+    shutil.copy(ROOT / "notebooks" / "dashboards" / "whoami.ipynb", pages)
     settings = demo_sqlite.settings.model_copy(
         update={
             "database_url": url,
@@ -109,7 +113,7 @@ def site(demo_sqlite: DemoOrg, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "api_compute_in": "threads",
             "voila_port": free_port(),
             "voila_pool_size": 1,  # the production path: preheated kernel, wait_for_request
-            "dashboards_dir": ROOT / "notebooks" / "dashboards",
+            "dashboards_dir": pages,
         }
     )
     ensure_secrets(settings)  # session_key signs the sign-in form's CSRF token
