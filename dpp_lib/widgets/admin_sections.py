@@ -53,6 +53,11 @@ def when(at: datetime | str | None) -> str:
     return moment.strftime("%d %b %Y %H:%M")
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 delivery``, ``2 deliveries``."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 def table(key: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A table of plain-text cells (escaped here)."""
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
@@ -99,7 +104,7 @@ def quality(v: AdminView) -> str:
         " ticket tagging and deploy traceability, a delivery stream defect attribution and"
         " pulse response. Rates below target mark the dashboards' figures they affect.",
     )
-    below = [w for w in dq["warnings"] if any(r["stream_id"] == w["stream_id"] for r in rows)]
+    below = [rate for r in rows for rate in r["rates"].values() if rate["below_target"]]
     lines = [
         [
             r["stream"],
@@ -114,7 +119,9 @@ def quality(v: AdminView) -> str:
         for name, rate in r["rates"].items()
     ]
     summary = paragraph(
-        f"{len(below)} stream rates below target." if below else "Every stream rate is on target.",
+        f"{plural(len(below), 'stream rate')} below target."
+        if below
+        else "Every stream rate is on target.",
         key="quality-summary",
     )
     head = ("Stream", "Kind", "Rate", "Value", "Target", "Sample", "")
@@ -181,10 +188,10 @@ def unlinked(v: AdminView) -> str:
     shown = len(v.unlinked.rows)
     more = f" The newest {shown} are listed." if v.unlinked.total > shown else ""
     summary = paragraph(
-        f"{v.unlinked.total} pull requests of {scope} opened in {v.window.label} name no"
-        f" ticket.{more} Choose one below, type its Jira key and press Link: the PR takes the"
-        " ticket's delivery stream, its derived records are refreshed, and the audit log names"
-        " you.",
+        f"Unlinked: {plural(v.unlinked.total, 'pull request')} of {scope} opened in"
+        f" {v.window.label} (no ticket named).{more} Choose one below, type its Jira key and"
+        " press Link: the PR takes the ticket's delivery stream, its derived records are"
+        " refreshed, and the audit log names you.",
         key="unlinked-summary",
     )
     lines = [
@@ -326,8 +333,9 @@ def dead(v: AdminView) -> str:
         else ""
     )
     return paragraph(
-        f"{v.dead.total} deliveries failed every retry.{more} Requeue one, or all, once the"
-        " cause in its last error is fixed: the worker processes them again.",
+        f"{plural(v.dead.total, 'delivery', 'deliveries')} failed every retry.{more} Requeue"
+        " one, or all, once the cause in its last error is fixed: the worker processes them"
+        " again.",
         key="dead-summary",
     )
 

@@ -209,7 +209,7 @@ def test_every_zone_draws_offline_with_the_apis_figures(browser: Browser, site: 
     for zone in ZONES:
         box = page.locator(f".dpp-zone-{zone}")
         assert box.is_visible(), zone
-        drawn = box.locator("svg, table, .dpp-empty").count()
+        drawn = box.locator("svg, table, .dpp-empty, .dpp-dead-row").count()
         assert drawn > 0, f"zone {zone} shows neither a chart, a table nor an empty state"
     quality = _api(page, site, "data-quality", as_of=DEMO_AS_OF, window="30")
     for name, api in RATES.items():
