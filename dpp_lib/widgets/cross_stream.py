@@ -72,10 +72,23 @@ def names(streams: Sequence[Mapping[str, Any]], hidden: int = 0) -> str:
     return ", ".join(parts) or "none"
 
 
-def warm_up() -> None:
-    """Convert one tiny chart: vl-convert's first conversion starts its engine (~1 s), which a
-    preheated kernel pays before anyone is waiting."""
+def warm_up(engine: sa.Engine | None = None) -> None:
+    """What a preheated kernel does before anyone is waiting: start vl-convert's engine (~1 s
+    on the first chart) and, with ``engine``, compute and draw the page once for a viewer who
+    sees no stream (the view reads and computes every stream whatever the viewer sees, so
+    the request's computation finds its code paths and the database's pages warm)."""
     svg(charts.impact_chart([], avg_confidence_pct=None, avg_cycle_time_p85=None))
+    if engine is None:
+        return
+    nobody = Principal("user", "warm-up", "warm-up", frozenset(), frozenset(), frozenset())
+    try:
+        with engine.connect() as conn:
+            model = cross_stream(conn, nobody, FilterState())
+        if isinstance(model, CrossStream):
+            for _, render in ZONES.values():
+                render(model)
+    except (DppError, sa.exc.SQLAlchemyError):  # the request will show its own message
+        log.warning("the cross-stream page's warm-up failed", exc_info=True)
 
 
 # --- zones -----------------------------------------------------------------------------------
