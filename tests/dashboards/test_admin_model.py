@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +20,14 @@ from dpp_lib.metrics.common import Scope
 from dpp_lib.projections.pull_requests import refresh_pr_cycles
 from dpp_lib.store import audit
 from dpp_lib.store.config_tables import load_lookups
+from dpp_lib.store.db import make_engine
 from dpp_lib.store.pr_links import InvalidTicketKey
 from dpp_lib.store.schema import audit_log, raw_events
 from dpp_lib.store.write import insert_events
 from dpp_lib.views import admin as admin_views
 from dpp_lib.views.common import load_org
+from dpp_lib.widgets import admin as admin_page
+from dpp_lib.widgets import cross_stream as cross_page
 from dpp_lib.widgets.filters import FilterState
 from tests.support import rows
 
@@ -229,3 +233,19 @@ def test_the_stream_filters_narrow_the_stream_rows(org: sa.Engine) -> None:
         ("core-api", "tech"),
     }
     assert len(_view(org).stream_rows()) == len(view.data_quality["streams"])
+
+
+def test_the_warm_up_draws_the_page_or_logs_why_not(
+    org: sa.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for page in (admin_page, cross_page):
+        page.warm_up(org)  # reads only: nothing to see, nothing logged
+    assert not caplog.records
+    empty = make_engine(f"sqlite:///{tmp_path / 'no-schema.sqlite3'}")
+    for page in (admin_page, cross_page):
+        page.warm_up(empty)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the admin page's warm-up failed",
+        "the cross-stream page's warm-up failed",
+    ]
+    empty.dispose()
