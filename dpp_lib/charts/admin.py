@@ -50,9 +50,21 @@ def quality_cells(streams: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def data_quality(streams: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
-    """Streams (rows) × data-quality rates (columns, with their targets), each cell the
-    stream's rate, red below its target, green on it, grey without data."""
+def data_quality(streams: Sequence[Mapping[str, Any]]) -> alt.HConcatChart:
+    """Streams (rows) × data-quality rates (columns, with their targets), one panel per kind
+    of stream (each kind owns its rates), each cell the stream's rate: red below its target,
+    green on it, grey without data."""
+    panels = [
+        _quality_panel([s for s in streams if s["kind"] == kind])
+        for kind in ("delivery", "tech")
+        if any(s["kind"] == kind for s in streams)
+    ]
+    return alt.hconcat(*panels, spacing=30).properties(
+        title="Data quality per stream against the spec §5.6 targets"
+    )
+
+
+def _quality_panel(streams: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
     cells = pd.DataFrame(
         quality_cells(streams), columns=["stream", "rate", "value", "text", "verdict", "sample"]
     )
@@ -78,11 +90,7 @@ def data_quality(streams: Sequence[Mapping[str, Any]]) -> alt.LayerChart:
                 "datum.verdict == 'no data'", alt.value("#1f2933"), alt.value("#ffffff")
             ),
         ),
-    ).properties(
-        width=130 * max(1, len(order)),
-        height=24 * max(1, len(rows)),
-        title="Data quality per stream against the spec §5.6 targets",
-    )
+    ).properties(width=130 * max(1, len(order)), height=24 * max(1, len(rows)))
     return cast(alt.LayerChart, chart)
 
 

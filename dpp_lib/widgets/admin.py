@@ -155,6 +155,7 @@ class AdminPage:
     def _unlinked_rows(self, view: AdminView) -> None:
         """The link form offers the listed PRs (hidden when there is none)."""
         self.pr_choice.options = [(sections.pr_label(pr), pr) for pr in view.unlinked.rows]
+        self.pr_choice.value = view.unlinked.rows[0] if view.unlinked.rows else None
         self.link_form.layout.display = "" if view.unlinked.rows else "none"
 
     def link_chosen(self) -> None:

@@ -293,6 +293,8 @@ def _link(page: Page, site: AdminSite) -> None:
         pr = listed.rows[0]
         ticket = _ticket_for(conn, pr.event_id)
     name = f"{pr.repository}#{pr.pr_number}"
+    chosen = page.locator(".dpp-link-pr select option:checked").inner_text()
+    assert chosen.replace("\xa0", " ") == pr_label(pr)  # the newest is offered first
     page.locator(".dpp-link-pr select").select_option(label=pr_label(pr))
     # A malformed key is refused with the reason; nothing changes.
     page.locator(".dpp-link-ticket input").fill(ticket.lower())

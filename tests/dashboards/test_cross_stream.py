@@ -234,22 +234,6 @@ def _choose_a_tech_stream(page: Page, site: CrossSite) -> None:
     assert "core-api" in bold and "infra" not in bold
 
 
-def test_the_bookmarked_url_restores_the_chosen_tech_stream(
-    browser: Browser, site: CrossSite
-) -> None:
-    # The URL the choice above writes (that test checks the address bar holds exactly it).
-    again = _open(browser, site, site.admin, f"?tech_stream=core-api&as_of={DEMO_AS_OF}")
-    selected = again.page.locator(".dpp-filter-tech select option:checked").inner_text()
-    assert selected.replace("\xa0", " ") == "Core API (core-api)"
-    assert "(core-api) — selected" in again.page.locator("#dpp-impact-heading").inner_text()
-    assert _tile(again.page, "impact-blocks") == str(
-        _api(again.page, site, tech_stream="core-api", as_of=DEMO_AS_OF)["correlations"][0][
-            "block_count_14d"
-        ]
-    )
-    _close(again)
-
-
 def test_a_scoped_viewer_sees_only_their_streams(browser: Browser, site: CrossSite) -> None:
     recorded = _open(browser, site, site.lena, f"?as_of={DEMO_AS_OF}")
     page = recorded.page

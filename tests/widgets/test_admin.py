@@ -128,10 +128,14 @@ def test_quality_cells_give_each_rate_its_verdict() -> None:
     assert len(cells) == 5  # only the rates each kind of stream owns
 
 
-def test_the_quality_chart_orders_the_rates_as_the_spec() -> None:
-    spec = charts.data_quality(STREAMS).to_dict()
-    x = spec["layer"][0]["encoding"]["x"]
-    assert [label.split(" ≥")[0] for label in x["sort"]] == list(charts.RATE_LABELS.values())
+def test_the_quality_chart_has_a_panel_per_kind_in_the_specs_order() -> None:
+    delivery, tech = charts.data_quality(STREAMS).to_dict()["hconcat"]
+    rates = [
+        label.split(" ≥")[0]
+        for panel in (tech, delivery)
+        for label in panel["layer"][0]["encoding"]["x"]["sort"]
+    ]
+    assert rates == list(charts.RATE_LABELS.values())  # tech stream rates, then delivery
 
 
 def test_the_quality_zone_shows_tiles_chart_and_table() -> None:
