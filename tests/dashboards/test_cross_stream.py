@@ -27,7 +27,7 @@ from dpp_lib.dashboards.voila import VoilaServer
 from dpp_lib.settings import ensure_secrets
 from dpp_lib.store.db import make_engine
 from dpp_lib.views.common import load_org
-from dpp_lib.widgets.cross_stream import fmt, names
+from dpp_lib.widgets.cross_stream_sections import fmt, names
 from ingest_service.runtime import free_port, running_api
 from tests.conftest import DEMO_AS_OF, DemoOrg
 from tests.dashboards.conftest import CHROMIUM, CHROMIUM_ARGS, SignedIn, make_user

@@ -15,7 +15,7 @@ from dpp_lib.dashboards.cross_stream import CrossStream, Impact, StreamImpact
 from dpp_lib.dashboards.data import VisibleStreams
 from dpp_lib.dashboards.overview import Window
 from dpp_lib.views.common import Stream
-from dpp_lib.widgets import cross_stream as page
+from dpp_lib.widgets import cross_stream_sections as page
 from dpp_lib.widgets.filters import FilterBar, FilterState
 
 AS_OF = datetime(2026, 11, 12, 18, tzinfo=UTC)
