@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from dpp_lib.access import Principal
 from dpp_lib.dashboards import admin
 from dpp_lib.dashboards.admin import AdminOnly, AdminView, admin_view
+from dpp_lib.dashboards.data import StreamAccessDenied
 from dpp_lib.metrics.common import Scope
 from dpp_lib.projections.pull_requests import refresh_pr_cycles
 from dpp_lib.store import audit
@@ -249,3 +250,8 @@ def test_the_warm_up_draws_the_page_or_logs_why_not(
         "the cross-stream page's warm-up failed",
     ]
     empty.dispose()
+
+
+def test_an_unknown_stream_is_refused_like_a_forbidden_one(org: sa.Engine) -> None:
+    with pytest.raises(StreamAccessDenied, match="'nowhere', or it does not exist"):
+        _view(org, tech="nowhere")
