@@ -3,19 +3,22 @@ in Chromium, through the front door, on the demo organisation and on the metric-
 benchmark's 4-million-event Postgres dataset (``bench/api.py ensure_dataset``: reused when
 complete, else generated, about 10 minutes).
 
-Per dataset, per page (``PAGES``; a page whose notebook does not exist yet is skipped):
+Per dataset, per page (``PAGES``; a page whose notebook does not exist yet is skipped), with
+Voila serving that page's notebook alone (so the machine holds only its kernels):
 
-1. *warm*: Voila with ``--pool`` preheated kernels per notebook; before each load the bench
-   waits until Voila's processes are idle (the pool refilled, its kernels parked in
-   ``wait_for_request``), then opens the page in a new browser context (a first visit: no
-   cached Javascript);
-2. *cold*: Voila without preheating (pool 0): every load starts its kernel;
+1. *warm*: ``--pool`` preheated kernels; before each load the bench waits until Voila's
+   processes are idle (the pool refilled, its kernels parked in ``wait_for_request``), then
+   opens the page in a new browser context (a first visit: no cached Javascript); then the
+   idle kernels' resident memory is recorded;
+2. *cold*: no preheating (pool 0): every load starts its kernel;
 
-then ``--users`` simultaneous users (each a signed-in viewer of one delivery stream, in
-``--browsers`` Chromium processes) open the Overview at once, with ``--users-pool`` preheated
-kernels. Timings come from inside the page (``bench/dashboards_browser.py``): navigation start
-→ first chart, → every zone drawn; an error is a timeout, an error message on the page, a
-console error, a zone still loading or a request leaving the machine.
+then ``--users`` simultaneous users (signed-in viewers, each of one delivery stream, in
+``--browsers`` Chromium processes) open the Overview at once on ``--users-on``, with
+``--users-pool`` preheated kernels. Timings come from inside the page
+(``bench/dashboards_browser.py``): navigation start → first chart, → every zone drawn; an
+error is a timeout, an error message on the page, a console error, a zone still loading or a
+request leaving the machine. A memory guard kills the benchmark's kernels when the machine's
+available memory falls below ``--min-free-gb`` (a page's kernels can need gigabytes).
 
 Results: JSON in ``bench/results/dashboards-*.json``; ``--write-docs`` rewrites the
 bench-dashboards section of ``docs/performance.md``.
@@ -48,10 +51,14 @@ from bench.dashboards_browser import Load, PageSpec, load  # noqa: E402
 from bench.dashboards_site import (  # noqa: E402
     NOTEBOOKS,
     Dataset,
+    MemoryGuard,
     Site,
     Users,
+    available_gb,
     big_dataset,
     demo_dataset,
+    kernels_rss_mb,
+    kill_processes_of,
     log,
     make_users,
     retire_users,
@@ -113,6 +120,12 @@ async def sequential(
     return out
 
 
+def idle_kernels_mb(where: Site) -> list[int]:
+    """The resident memory of the site's kernels once Voila is idle again (the pool)."""
+    wait_quiet(where.voila_pid)
+    return kernels_rss_mb(where.var_dir)
+
+
 async def simultaneous(
     where: Site,
     spec: PageSpec,
@@ -172,13 +185,6 @@ async def simultaneous(
     }
 
 
-def available_gb() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) / 1024 / 1024
-    return float("inf")
-
-
 def _brief(one: Load) -> str:
     if not one.ok:
         return f"ERROR {one.error}"
@@ -210,43 +216,56 @@ def summarise(loads: list[Load]) -> dict[str, Any]:
 def run_dataset(
     data: Dataset, args: argparse.Namespace, workdir: Path, secrets: Path
 ) -> dict[str, Any]:
+    """Each page alone (Voila serving only its notebook), warm then cold; then the users."""
     pages = [s for s in PAGES if (NOTEBOOKS / s.notebook).exists() and s.key in args.pages]
     users = make_users(data.url, data.delivery, args.users if data.key == args.users_on else 1)
+    repeats = args.repeats if data.key == "demo" else args.big_repeats
     out: dict[str, Any] = {"dataset": data.key, "info": data.info, "pages": {}}
     try:
-        for mode, pool in (("warm", args.pool), ("cold", 0)):
-            log(f"{data.key}: {mode} (pool {pool})")
-            with site(data.url, workdir, secrets, pool=pool) as where:
-                for spec in pages:
+        for spec in pages:
+            for mode, pool in (("warm", args.pool), ("cold", 0)):
+                log(f"{data.key}: {spec.key}, {mode} (pool {pool})")
+                with site(data.url, workdir, secrets, pool=pool, notebooks=[spec.notebook]) as at:
                     loads = asyncio.run(
-                        sequential(where, spec, users, repeats=args.repeats, timeout=args.timeout)
+                        sequential(at, spec, users, repeats=repeats, timeout=args.timeout)
                     )
-                    out["pages"].setdefault(spec.key, {})[mode] = summarise(loads)
+                    summary = summarise(loads)
+                    if pool:
+                        summary["idle_kernels_mb"] = idle_kernels_mb(at)
+                out["pages"].setdefault(spec.key, {})[mode] = summary
         if data.key == args.users_on and args.users:
-            log(f"{data.key}: {args.users} simultaneous users (pool {args.users_pool})")
-            with site(data.url, workdir, secrets, pool=args.users_pool) as where:
-                cpu_before = procstat.snapshot({"voila": where.voila_pid, "api": where.api_pid})
-                loads, phase = asyncio.run(
-                    simultaneous(
-                        where,
-                        PAGES[0],
-                        users,
-                        browsers=args.browsers,
-                        timeout=args.users_timeout,
-                        min_free_gb=args.min_free_gb,
-                    )
-                )
-                cpu_after = procstat.snapshot({"voila": where.voila_pid, "api": where.api_pid})
-            out["users"] = summarise(loads) | {
-                "users": args.users,
-                "pool": args.users_pool,
-                "browsers": args.browsers,
-                **phase,
-                "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
-            }
-            log(f"  p95 drawn {out['users']['done_ms']['p95']} ms, errors {out['users']['errors']}")
+            out["users"] = users_phase(data, args, workdir, secrets, users)
     finally:
         retire_users(data.url, users)
+    return out
+
+
+def users_phase(
+    data: Dataset, args: argparse.Namespace, workdir: Path, secrets: Path, users: Users
+) -> dict[str, Any]:
+    log(f"{data.key}: {args.users} simultaneous users (pool {args.users_pool})")
+    spec = PAGES[0]
+    with site(data.url, workdir, secrets, pool=args.users_pool, notebooks=[spec.notebook]) as at:
+        cpu_before = procstat.snapshot({"voila": at.voila_pid, "api": at.api_pid})
+        loads, phase = asyncio.run(
+            simultaneous(
+                at,
+                spec,
+                users,
+                browsers=args.browsers,
+                timeout=args.users_timeout,
+                min_free_gb=args.min_free_gb,
+            )
+        )
+        cpu_after = procstat.snapshot({"voila": at.voila_pid, "api": at.api_pid})
+    out = summarise(loads) | {
+        "users": args.users,
+        "pool": args.users_pool,
+        "browsers": args.browsers,
+        **phase,
+        "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_after},
+    }
+    log(f"  p95 drawn {out['done_ms']['p95']} ms, errors {out['errors']}")
     return out
 
 
@@ -259,15 +278,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="never generate the 4M dataset")
     parser.add_argument("--datasets", default="demo,4m", help="comma-separated: demo, 4m")
     parser.add_argument("--pages", default=",".join(s.key for s in PAGES))
-    parser.add_argument("--repeats", type=int, default=3, help="loads per page and mode")
-    parser.add_argument("--pool", type=int, default=2, help="preheated kernels per notebook (warm)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="one load, seconds")
+    parser.add_argument("--repeats", type=int, default=3, help="loads per page and mode (demo)")
+    parser.add_argument("--big-repeats", type=int, default=1, help="loads per page and mode (4m)")
+    parser.add_argument("--pool", type=int, default=1, help="preheated kernels (warm)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="one load, seconds")
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--users-on", default="4m", help="the dataset of the simultaneous users")
+    parser.add_argument("--users-on", default="demo", help="the dataset of the simultaneous users")
     parser.add_argument("--users-pool", type=int, default=4)
     parser.add_argument("--users-timeout", type=float, default=900.0)
     parser.add_argument(
-        "--min-free-gb", type=float, default=3.0, help="abandon the users phase below this"
+        "--min-free-gb",
+        type=float,
+        default=3.0,
+        help="kill the benchmark's kernels (and abandon the users phase) below this",
     )
     parser.add_argument("--browsers", type=int, default=5, help="Chromium processes for the users")
     parser.add_argument("--write-docs", action="store_true")
@@ -292,13 +315,17 @@ def main(argv: list[str] | None = None) -> int:
         "datasets": {},
     }
     workdir = Path(tempfile.mkdtemp(prefix="dpp-bench-dashboards-"))
+    guard = MemoryGuard(workdir, args.min_free_gb)
     try:
-        secrets = api.write_secrets(workdir)
-        for key in args.datasets:
-            data = demo_dataset(workdir, secrets) if key == "demo" else big_dataset(args)
-            result["datasets"][key] = run_dataset(data, args, workdir, secrets)
+        with guard:
+            secrets = api.write_secrets(workdir)
+            for key in args.datasets:
+                data = demo_dataset(workdir, secrets) if key == "demo" else big_dataset(args)
+                result["datasets"][key] = run_dataset(data, args, workdir, secrets)
     finally:
+        kill_processes_of(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
+    result["memory"] = {"lowest_available_gb": round(guard.lowest, 1), "guard": guard.trips}
     result["seconds"] = round(time.perf_counter() - started)
     result["targets"] = report.targets(result)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,10 @@ def _s(ms: float | None) -> str:
     return "—" if ms is None else f"{ms / 1000:.2f}"
 
 
+def _mb(values: list[int] | None) -> str:
+    return f"{max(values):,} MB" if values else "—"
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**MISSED**"
 
@@ -93,9 +97,12 @@ def render(result: dict[str, Any]) -> str:
         " are measured inside the page from navigation start. *HTML end* is when Voila finished"
         " streaming the notebook, i.e. when the kernel had executed every cell; the rest is the"
         " browser (Voila's Javascript, the widget manager, the widgets' views). Every load is a"
-        " first visit (a new browser context: nothing cached). *Warm*: "
-        f"{st['pool']} preheated kernels per notebook, each load after Voila went idle (the pool"
-        " refilled); *cold*: no preheating, the load starts its kernel."
+        " first visit (a new browser context: nothing cached). Voila serves the measured"
+        " page's notebook alone. *Warm*: "
+        f"{st['pool']} preheated kernel(s), each load after Voila went idle (the pool"
+        " refilled); *cold*: no preheating, the load starts its kernel. *Kernel memory*: the"
+        " resident memory of an idle preheated kernel (after its warm-up), which Voila keeps"
+        " per notebook and per pool slot."
         f" `as_of={result['as_of']}`; pages measured: {', '.join(result['pages_measured'])}.",
         "",
         f"- **Code:** commit `{result['code']['commit']}`.",
@@ -105,13 +112,15 @@ def render(result: dict[str, Any]) -> str:
         "",
         "### One page at a time",
         "",
-        f"p50 of {st['repeats']} loads (max in brackets), seconds. Target: first chart warm"
+        f"p50 of {st['repeats']} loads on the demo organisation and"
+        f" {st.get('big_repeats', st['repeats'])} on the 4-million-event dataset (max in"
+        " brackets), seconds. Target: first chart warm"
         " < 2 s, cold < 5 s (spec §8.1: 3 s and 8 s); a page without charts (pulse survey):"
         " the form ready.",
         "",
         "| Dataset | Page | Mode | errors | HTML first byte | HTML end | first chart | all zones"
-        " | Target | Met |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|:---:|",
+        " | Kernel memory | Target | Met |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     met = {(r["dataset"], r["page"], r["mode"]): r["met"] for r in result["targets"]["pages"]}
     for key, data in result["datasets"].items():
@@ -122,6 +131,7 @@ def render(result: dict[str, Any]) -> str:
                     f" | {_s(s['ttfb_ms']['p50'])} | {_s(s['html_end_ms']['p50'])}"
                     f" | {_s(s['first_chart_ms']['p50'])} ({_s(s['first_chart_ms']['max'])})"
                     f" | {_s(s['done_ms']['p50'])} ({_s(s['done_ms']['max'])})"
+                    f" | {_mb(s.get('idle_kernels_mb'))}"
                     f" | < {TARGET_MS[mode] / 1000:.0f} | {_met(met[(key, page, mode)])} |"
                 )
     errors = [
@@ -173,6 +183,14 @@ def render(result: dict[str, Any]) -> str:
             + f". Whole phase {u['elapsed_s']} s; CPU seconds: Voila and its kernels"
             f" {cpu.get('voila')}, API {cpu.get('api')}, Postgres {cpu.get('postgres')},"
             f" machine {cpu.get('total_busy')}.",
+        ]
+    memory = result.get("memory") or {}
+    if memory:
+        trips = "; ".join(memory.get("guard") or []) or "never tripped"
+        lines += [
+            "",
+            f"Memory: lowest available during the run {memory.get('lowest_available_gb')} GB;"
+            f" memory guard: {trips}.",
         ]
     lines += [
         "",

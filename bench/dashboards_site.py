@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,42 +159,128 @@ class Site:
     base: str
     voila_pid: int
     api_pid: int
+    var_dir: Path
 
 
 @contextlib.contextmanager
-def site(url: str, workdir: Path, secrets_dir: Path, *, pool: int) -> Iterator[Site]:
+def site(
+    url: str, workdir: Path, secrets_dir: Path, *, pool: int, notebooks: list[str]
+) -> Iterator[Site]:
+    """Voila serving a copy of ``notebooks`` (so only their kernel pools exist) and the API
+    in front of it. On exit every process left with the site's folder in its command line (a
+    kernel Voila did not stop) is killed."""
     from dpp_lib.dashboards.voila import VoilaServer
     from dpp_lib.settings import Settings
 
     var_dir = Path(tempfile.mkdtemp(prefix=f"site-pool{pool}-", dir=workdir))
+    folder = var_dir / "notebooks"
+    folder.mkdir()
+    for name in notebooks:
+        shutil.copy(NOTEBOOKS / name, folder / name)
     settings = Settings(
         _env_file=None, environment="test", database_url=url, secrets_dir=secrets_dir,
         var_dir=var_dir, voila_port=api.free_port(), voila_pool_size=pool,
-        dashboards_dir=NOTEBOOKS,
+        dashboards_dir=folder,
     )  # fmt: skip
     env = api.server_env(url, secrets_dir, cache=True) | {
         "DPP_VAR_DIR": str(var_dir),
         "DPP_VOILA_PORT": str(settings.voila_port),
         "DPP_VOILA_POOL_SIZE": str(pool),
-        "DPP_DASHBOARDS_DIR": str(NOTEBOOKS),
+        "DPP_DASHBOARDS_DIR": str(folder),
     }
     port = api.free_port()
-    with VoilaServer(settings, log_to=var_dir / "voila.log") as voila:
-        with (var_dir / "uvicorn.log").open("wb") as out:
-            proc = subprocess.Popen(
-                api.server_command(port), env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        try:
-            api.wait_health(api.Server(proc, port, var_dir / "uvicorn.log"), timeout=300)
-            assert voila.process is not None
-            yield Site(f"http://{api.HOST}:{port}", voila.process.pid, proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    try:
+        with VoilaServer(settings, log_to=var_dir / "voila.log") as voila:
+            with (var_dir / "uvicorn.log").open("wb") as out:
+                proc = subprocess.Popen(
+                    api.server_command(port), env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            try:
+                api.wait_health(api.Server(proc, port, var_dir / "uvicorn.log"), timeout=300)
+                assert voila.process is not None
+                yield Site(f"http://{api.HOST}:{port}", voila.process.pid, proc.pid, var_dir)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    finally:
+        kill_processes_of(var_dir)
 
 
-def wait_quiet(pid: int, *, at_least: float = 2.0, limit: float = 240.0) -> float:
+def _processes_of(folder: Path) -> list[int]:
+    mark = str(folder).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            with contextlib.suppress(OSError):
+                if mark in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+    return found
+
+
+def kill_processes_of(folder: Path) -> int:
+    """SIGKILL every process whose command line names ``folder`` (Voila's kernels are started
+    with a connection file under it); returns how many."""
+    pids = _processes_of(folder)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def kernels_rss_mb(folder: Path) -> list[int]:
+    """Resident memory of each kernel of the site in ``folder``, MB."""
+    out = []
+    for pid in _processes_of(folder):
+        with contextlib.suppress(OSError, ValueError):
+            if b"ipykernel_launcher" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]) // 1024)
+    return sorted(out, reverse=True)
+
+
+def available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return float("inf")
+
+
+class MemoryGuard:
+    """Watches the machine's available memory while the benchmark runs; below ``min_free_gb``
+    it kills every process of ``workdir`` (the kernels) and says so, so a page that needs more
+    memory than the machine has fails the benchmark instead of the machine."""
+
+    def __init__(self, workdir: Path, min_free_gb: float) -> None:
+        self.workdir = workdir
+        self.min_free_gb = min_free_gb
+        self.lowest = float("inf")
+        self.trips: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-guard", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            free = available_gb()
+            self.lowest = min(self.lowest, free)
+            if free < self.min_free_gb:
+                killed = kill_processes_of(self.workdir)
+                message = f"{free:.1f} GB available: killed {killed} benchmark process(es)"
+                self.trips.append(message)
+                log(f"memory guard: {message}")
+
+    def __enter__(self) -> MemoryGuard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def wait_quiet(pid: int, *, at_least: float = 2.0, limit: float = 900.0) -> float:
     """Wait until the process tree ``pid`` used under 5 % of a core over a second (a full
     pool: its kernels parked in ``wait_for_request``); returns the seconds waited."""
     started = time.monotonic()
