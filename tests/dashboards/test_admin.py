@@ -180,9 +180,16 @@ def _close(recorded: Recorded) -> None:
 
 
 def _screenshot(page: Page, site: AdminSite, name: str) -> None:
-    page.set_viewport_size({"width": 1280, "height": 3600})  # Voila scrolls inside the page
+    # Voila scrolls inside the page: make the window as tall as the page to shoot it whole.
+    page.set_viewport_size({"width": 1280, "height": 6000})
+    bottom = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('.dpp-page, .dpp-message')]"
+        ".map(e => e.getBoundingClientRect().bottom))"
+    )
+    page.set_viewport_size({"width": 1280, "height": int(bottom) + 40})
     path = site.var_dir / name
     page.screenshot(path=path, full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
     target = os.environ.get("DPP_SCREENSHOTS_DIR")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)

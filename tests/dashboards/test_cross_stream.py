@@ -128,9 +128,16 @@ def _close(recorded: Recorded) -> None:
 
 
 def _screenshot(page: Page, site: CrossSite, name: str) -> None:
-    page.set_viewport_size({"width": 1280, "height": 2000})  # Voila scrolls inside the page
+    # Voila scrolls inside the page: make the window as tall as the page to shoot it whole.
+    page.set_viewport_size({"width": 1280, "height": 6000})
+    bottom = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('.dpp-page, .dpp-message')]"
+        ".map(e => e.getBoundingClientRect().bottom))"
+    )
+    page.set_viewport_size({"width": 1280, "height": int(bottom) + 40})
     path = site.var_dir / name
     page.screenshot(path=path, full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
     target = os.environ.get("DPP_SCREENSHOTS_DIR")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
@@ -212,7 +219,6 @@ def test_every_zone_draws_offline_with_the_apis_answer_and_follows_the_tech_stre
 
 def _choose_a_tech_stream(page: Page, site: CrossSite) -> None:
     """Choosing a tech stream updates the URL and the impact analysis (the API's answer)."""
-    page.set_viewport_size({"width": 1280, "height": 1000})
     before = page.locator("#dpp-impact-heading").inner_text()
     page.locator(".dpp-filter-tech select").select_option(label="Core API (core-api)")
     page.locator('#dpp-rendered[data-state*="tech_stream=core-api"]').wait_for(state="attached")
