@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dpp_lib.access import Principal
 from dpp_lib.charts.admin import RATE_LABELS
@@ -216,8 +216,11 @@ def test_every_zone_draws_offline_with_the_apis_figures(browser: Browser, site: 
     for zone in ZONES:
         box = page.locator(f".dpp-zone-{zone}")
         assert box.is_visible(), zone
-        drawn = box.locator("svg, table, .dpp-empty, .dpp-dead-row").count()
-        assert drawn > 0, f"zone {zone} shows neither a chart, a table nor an empty state"
+        # Widgets (buttons, rows) are drawn after the page's HTML: wait for them.
+        expect(
+            box.locator("svg, table, .dpp-empty, .dpp-dead-row").first,
+            f"zone {zone} shows neither a chart, a table nor an empty state",
+        ).to_be_attached(timeout=TIMEOUT_MS)
     quality = _api(page, site, "data-quality", as_of=DEMO_AS_OF, window="30")
     for name, api in RATES.items():
         shown = page.locator(f"#dpp-tile-rate-{name} .dpp-value").inner_text()

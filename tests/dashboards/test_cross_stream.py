@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dpp_lib.auth.roles import grant_role
 from dpp_lib.dashboards.voila import VoilaServer
@@ -191,8 +191,11 @@ def test_every_zone_draws_offline_with_the_apis_answer_and_follows_the_tech_stre
     for zone in ZONES:
         box = page.locator(f".dpp-zone-{zone}")
         assert box.is_visible(), zone
-        drawn = box.locator("svg, .dpp-empty, .dpp-root-cause").count()
-        assert drawn > 0, f"zone {zone} shows neither a chart nor an empty state"
+        # Widgets (buttons, rows) are drawn after the page's HTML: wait for them.
+        expect(
+            box.locator("svg, .dpp-empty, .dpp-root-cause").first,
+            f"zone {zone} shows neither a chart nor an empty state",
+        ).to_be_attached(timeout=TIMEOUT_MS)
     assert page.locator("#dpp-chart-heatmap svg").count() == 1
     api = _api(page, site, as_of=DEMO_AS_OF)
     assert api["correlations"], "the demo organisation has cross-stream blocks"

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dpp_lib.dashboards.voila import VoilaServer
 from dpp_lib.settings import ensure_secrets
@@ -163,8 +163,11 @@ def test_every_zone_draws_offline_with_the_apis_figures(admin_page: Recorded, si
     for zone in ZONES:
         box = page.locator(f".dpp-zone-{zone}")
         assert box.is_visible(), zone
-        drawn = box.locator("svg, .dpp-empty, .dpp-tile").count()
-        assert drawn > 0, f"zone {zone} shows neither a chart nor an empty state"
+        # Widgets (buttons, rows) are drawn after the page's HTML: wait for them.
+        expect(
+            box.locator("svg, .dpp-empty, .dpp-tile").first,
+            f"zone {zone} shows neither a chart nor an empty state",
+        ).to_be_attached(timeout=TIMEOUT_MS)
     assert page.locator(".dpp-zone figure svg").count() >= 6
     # The figures equal the API's for the same stream and as_of.
     api = _api(page, site, "realtime", stream="payments", as_of=DEMO_AS_OF)
