@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
 export DPP_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help setup browser oidc-provider run up lab demo-data test test-fast lint format migrate bench-ingest bench-metrics bench-api bench-dashboards clean
+.PHONY: help setup browser oidc-provider run up lab demo-data test test-fast lint format migrate bench-ingest bench-metrics bench-api bench-dashboards screenshots clean
 
 help:
 	@echo "make run          set up, migrate, load the demo organisation, start the platform"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-metrics metric engine benchmark (Postgres, 1,000 engineers x 2 years)"
 	@echo "make bench-api    read API benchmark (uvicorn, 50 clients, cached and uncached)"
 	@echo "make bench-dashboards Voila pages in Chromium: warm, cold, 50 simultaneous users"
+	@echo "make screenshots  the dashboards' browser tests, their screenshots copied to docs/images"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -74,6 +75,12 @@ $(OIDC_MODULES): tests/oidc/package-lock.json
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
 	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The README's pictures: the dashboards' browser tests save them; this copies them in place.
+screenshots: setup browser
+	DPP_SCREENSHOTS_DIR=$(CURDIR)/docs/images $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/dashboards/test_overview.py tests/dashboards/test_cross_stream.py \
+	  tests/dashboards/test_admin.py tests/dashboards/test_pulse_survey.py
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
