@@ -749,7 +749,9 @@ def code_version() -> dict[str, Any]:
 
 
 def machine(url: str) -> dict[str, Any]:
-    with psycopg.connect(url) as conn:
+    # The server's maintenance database: the benchmark's may not exist yet.
+    server = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(server) as conn:
         row = conn.execute("show server_version").fetchone()
     cpu = "?"
     with contextlib.suppress(OSError):

@@ -8,7 +8,9 @@ module turns them into objects, with an error that names the bad parameter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -19,6 +21,20 @@ from dpp_lib.settings import Settings
 from dpp_lib.store.db import make_engine
 from dpp_lib.views.common import Org, Stream
 
+
+def _without_the_iri_grammar() -> None:
+    """In a kernel, before anything imports jsonschema (Altair and Voila do): when it finds
+    ``rfc3987_syntax`` (installed for Jupyter's server), jsonschema imports it for its "iri"
+    format check, and that compiles an Earley grammar: 0.8 s of every kernel's start, up to
+    4 s on a busy machine, for a check no notebook uses. A kernel goes without it; other
+    processes (the server, the tests) are left alone."""
+    if "ipykernel" in sys.modules and "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+_without_the_iri_grammar()
+
+
 ALL = "all"
 
 
@@ -27,6 +43,25 @@ class NotebookParameterError(DppError):
 
     code = "bad_notebook_parameter"
     http_status = 400
+
+
+def preheating() -> bool:
+    """Whether this kernel is one Voila starts ahead of time (``preheat_kernel``), to wait
+    in ``wait_for_request()`` until a viewer arrives."""
+    return os.environ.get("VOILA_PREHEAT") == "True"
+
+
+def preheat(warm_up: Callable[[], None]) -> None:
+    """A dashboard's start. In a preheated kernel: ``warm_up()`` (the chart engine, a first
+    computation) while nobody waits, then wait for the viewer's request. In a kernel started
+    for a waiting viewer (no pool, or the pool used up), papermill or a test: nothing, since
+    the request is already here and warming up would make the viewer wait for the page twice."""
+    if not preheating():
+        return
+    from voila.utils import wait_for_request  # type: ignore[import-untyped]  # ~1 s: only here
+
+    warm_up()
+    wait_for_request()
 
 
 def engine(database_url: str = "") -> sa.Engine:
