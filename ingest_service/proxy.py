@@ -117,6 +117,11 @@ class DashboardProxy:
             self._client = httpx.AsyncClient(
                 base_url=self.upstream,
                 timeout=httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=30.0),
+                # No cap on connections to Voila (loopback): a page's HTML holds its
+                # connection while the kernel computes, so httpx's default of 100 let 50
+                # viewers' pages starve each other's scripts (502s). Each browser opens at
+                # most ~6 connections per site, which bounds them.
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
                 follow_redirects=False,
                 trust_env=False,  # loopback: no proxy from the environment
             )

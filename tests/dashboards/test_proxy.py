@@ -39,12 +39,32 @@ async def _page(request: Request) -> HTMLResponse:
     return HTMLResponse(f'<script>{{"kernelId": "{KERNEL}"}}</script>')
 
 
+CROWD = 120  # more than httpx's default cap of 100 connections per client
+ARRIVED: dict[str, Any] = {}  # the stand-in's count of waiting requests (its own loop)
+
+
+async def _held(request: Request) -> JSONResponse:
+    """Answers once ``CROWD`` requests are held open at once (as Voila holds a page's HTML
+    while its kernel computes), or 504 after 20 s if they never all arrive."""
+    if "event" not in ARRIVED:
+        ARRIVED.update(event=asyncio.Event(), count=0)
+    ARRIVED["count"] += 1
+    if ARRIVED["count"] >= CROWD:
+        ARRIVED["event"].set()
+    try:
+        await asyncio.wait_for(ARRIVED["event"].wait(), 20)
+    except TimeoutError:
+        return JSONResponse({"arrived": ARRIVED["count"]}, status_code=504)
+    return JSONResponse({"arrived": ARRIVED["count"]})
+
+
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
     """A stand-in for Voila on loopback that echoes what it received."""
     app = Starlette(
         routes=[
             Route("/dashboards/voila/render/page.ipynb", _page),
+            Route("/dashboards/voila/held", _held),
             Route("/dashboards/{rest:path}", _echo, methods=["GET", "POST"]),
         ]
     )
@@ -159,6 +179,28 @@ def test_voila_down_gives_a_clear_502_page() -> None:
     assert answer.headers["content-type"].startswith("text/html")
     assert "The dashboards are not available right now" in answer.text
     assert "Traceback" not in answer.text
+
+
+def test_many_pages_held_open_at_once_all_reach_voila(upstream: str) -> None:
+    """50 viewers' pages each hold a connection while their kernels compute, and their
+    scripts need more: the proxy must not cap connections to Voila below that."""
+
+    async def crowd() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=_front(upstream))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://front.test", timeout=60
+        ) as client:
+            return await asyncio.gather(
+                *(
+                    client.get("/dashboards/voila/held", headers={"Cookie": "dpp_session=good"})
+                    for _ in range(CROWD)
+                )
+            )
+
+    ARRIVED.clear()
+    answers = asyncio.run(crowd())
+    assert [a.status_code for a in answers] == [200] * CROWD
+    assert min(a.json()["arrived"] for a in answers) >= CROWD
 
 
 @pytest.mark.parametrize(
