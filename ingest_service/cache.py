@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dpp_lib.store import data_versions
+from dpp_lib.store.db import reader
 from dpp_lib.store.schema import EVENT_TABLES
 
 EVENTS = tuple(t.name for t in EVENT_TABLES)
@@ -110,7 +111,7 @@ class VersionWatcher:
         if now - self._read_at >= self.interval:
             with self._lock:
                 if now - self._read_at >= self.interval:
-                    with self.engine.connect() as conn:
+                    with reader(self.engine).connect() as conn:
                         self._versions = data_versions.current(conn)
                     self._read_at = now
         return self._versions
@@ -119,7 +120,7 @@ class VersionWatcher:
         """Read the versions now (the API process's poller)."""
         with self._lock:
             now = time.monotonic()
-            with self.engine.connect() as conn:
+            with reader(self.engine).connect() as conn:
                 self._versions = data_versions.current(conn)
             self._read_at = now
         return self._versions

@@ -29,6 +29,7 @@ from dpp_lib.errors import DppError
 from dpp_lib.metrics.common import Scope
 from dpp_lib.store import audit
 from dpp_lib.store.config_tables import config_version, load_lookups
+from dpp_lib.store.db import reader
 from dpp_lib.store.pr_links import LinkResult, link_ticket
 from dpp_lib.store.schema import (
     audit_log,
@@ -361,7 +362,7 @@ def link_pr(
     does (``link_ticket``: validated key, re-enriched PR, audit row naming the admin).
     Raises ``AdminOnly``, ``PrEventNotFound``, ``InvalidTicketKey``."""
     require_admin(principal)
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         lookups = load_lookups(conn)  # before the write transaction (SQLite: one writer)
     with engine.begin() as conn:
         return link_ticket(

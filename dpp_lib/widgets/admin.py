@@ -26,6 +26,7 @@ from dpp_lib.dashboards import admin as model
 from dpp_lib.dashboards import data, identity, pages
 from dpp_lib.dashboards.admin import AdminView, admin_view
 from dpp_lib.errors import DppError
+from dpp_lib.store.db import reader
 from dpp_lib.views.common import load_org
 from dpp_lib.widgets import admin_sections as sections
 from dpp_lib.widgets import layout
@@ -51,7 +52,7 @@ def warm_up(engine: sa.Engine | None = None) -> None:
         return
     warm = Principal("user", "warm-up", "warm-up", frozenset({"admin"}))
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             view = admin_view(conn, warm, FilterState())
         for _, render in ZONES.values():
             render(view)
@@ -116,7 +117,7 @@ class AdminPage:
         self.status.value = layout.paragraph("Computing the figures…", key="computing")
         notices, self._notices = self._notices, ()
         try:
-            with self.engine.connect() as conn:
+            with reader(self.engine).connect() as conn:
                 view = admin_view(conn, self.principal, state, now=self.now, notices=notices)
         except DppError as exc:
             self._fail(state, exc)
@@ -234,7 +235,7 @@ def open_page(
     """The page for the signed-in viewer: a platform admin gets the page drawn once (the
     URL's query over the notebook's ``defaults`` gives the filters); anyone else the access
     message only, with no filter bar and no figure."""
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         try:
             principal = identity.current_principal(conn, environ)
         except identity.NotSignedIn as exc:

@@ -26,6 +26,7 @@ from dpp_lib.dashboards import data, identity, pages
 from dpp_lib.dashboards.cross_stream import CrossStream, cross_stream
 from dpp_lib.dashboards.overview import Denied
 from dpp_lib.errors import DppError
+from dpp_lib.store.db import reader
 from dpp_lib.views.common import load_org
 from dpp_lib.widgets import cross_stream_sections as sections
 from dpp_lib.widgets import layout
@@ -50,7 +51,7 @@ def warm_up(engine: sa.Engine | None = None) -> None:
         return
     nobody = Principal("user", "warm-up", "warm-up", frozenset(), frozenset(), frozenset())
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             model = cross_stream(conn, nobody, FilterState())
         if isinstance(model, CrossStream):
             for _, render in ZONES.values():
@@ -95,7 +96,7 @@ class CrossStreamPage:
         self.status.value = layout.paragraph("Computing the figures…", key="computing")
         notices, self._notices = self._notices, ()
         try:
-            with self.engine.connect() as conn:
+            with reader(self.engine).connect() as conn:
                 model = cross_stream(conn, self.principal, state, now=self.now, notices=notices)
         except DppError as exc:
             self._fail(state, exc.message)
@@ -140,7 +141,7 @@ def open_page(
 ) -> Any:
     """The page for the signed-in viewer, drawn once: the URL's query (over the notebook's
     ``defaults``) gives the filters. Not signed in: the sign-in message only."""
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         try:
             principal = identity.current_principal(conn, environ)
         except identity.NotSignedIn as exc:

@@ -24,6 +24,7 @@ from dpp_lib.charts import dashboard as charts
 from dpp_lib.dashboards import data, identity, pages
 from dpp_lib.dashboards.overview import Denied, Overview, overview
 from dpp_lib.errors import DppError
+from dpp_lib.store.db import reader
 from dpp_lib.views.common import load_org
 from dpp_lib.widgets import layout, overview_outlook, overview_signals
 from dpp_lib.widgets.filters import FilterBar, FilterError, FilterRead, FilterState, moment
@@ -52,7 +53,7 @@ def warm_up(engine: sa.Engine | None = None) -> None:
         return
     nobody = Principal("user", "warm-up", "warm-up", frozenset(), frozenset(), frozenset())
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             model = overview(conn, nobody, FilterState())
         if isinstance(model, Overview):
             for _, render in ZONES.values():
@@ -103,7 +104,7 @@ class OverviewPage:
         self.status.value = layout.paragraph("Computing the figures…", key="computing")
         notices, self._notices = self._notices, ()
         try:
-            with self.engine.connect() as conn:
+            with reader(self.engine).connect() as conn:
                 model = overview(conn, self.principal, state, now=self.now, notices=notices)
         except DppError as exc:
             self._fail(state, exc.message)
@@ -152,7 +153,7 @@ def open_page(
 ) -> Any:
     """The page for the signed-in viewer, drawn once: the URL's query (over the notebook's
     ``defaults``) gives the filters. Not signed in: the sign-in message only."""
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         try:
             principal = identity.current_principal(conn, environ)
         except identity.NotSignedIn as exc:

@@ -25,6 +25,7 @@ from dpp_lib.dashboards import pulse_survey as model
 from dpp_lib.errors import DppError
 from dpp_lib.ingest.types import Anonymiser
 from dpp_lib.metrics.pulse import MIN_RESPONSES
+from dpp_lib.store.db import reader
 from dpp_lib.store.pulse_survey import MAX_FREE_TEXT, SavedResponse
 from dpp_lib.widgets import layout
 
@@ -237,7 +238,7 @@ def open_page(
     def clock() -> datetime:
         return now or datetime.now(UTC)
 
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         try:
             principal = identity.current_principal(conn, environ)
         except identity.NotSignedIn as exc:
