@@ -116,12 +116,13 @@ class DashboardProxy:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 base_url=self.upstream,
-                timeout=httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=30.0),
-                # No cap on connections to Voila (loopback): a page's HTML holds its
-                # connection while the kernel computes, so httpx's default of 100 let 50
-                # viewers' pages starve each other's scripts (502s). Each browser opens at
-                # most ~6 connections per site, which bounds them.
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                # A busy Voila (one process streaming many pages) accepts slowly: wait for it
+                # rather than answer 502 after a few seconds.
+                timeout=httpx.Timeout(connect=30.0, read=600.0, write=60.0, pool=120.0),
+                # A page's HTML holds its connection while the kernel computes, so httpx's
+                # default cap of 100 let 50 viewers' pages starve each other's scripts
+                # (502s); 512 stays below what floods Voila's accept queue.
+                limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
                 follow_redirects=False,
                 trust_env=False,  # loopback: no proxy from the environment
             )
@@ -222,7 +223,7 @@ class DashboardProxy:
         try:
             answer = await self.client.send(request, stream=True)
         except httpx.TransportError as exc:
-            log.warning("dashboards: Voila at %s unreachable: %s", self.upstream, exc)
+            log.warning("dashboards: Voila at %s unreachable: %r", self.upstream, exc)
             await _send_simple(send, 502, UNAVAILABLE_PAGE, content_type=b"text/html")
             return
         try:

@@ -108,6 +108,9 @@ def voila_argv(settings: Settings, *, python: str = sys.executable) -> list[str]
         f"--VoilaConfiguration.template={TEMPLATE}",
         f"--VoilaConfiguration.http_header_envs={IDENTITY_HEADER}",
         "--VoilaConfiguration.show_tracebacks=False",
+        # How long Voila waits for a cell's outputs after it ran: nbclient's 4 s drops the
+        # outputs of a busy kernel (a page left half drawn under 50 viewers); 60 s keeps them.
+        "--VoilaExecutor.iopub_timeout=60",
         f"--VoilaConfiguration.preheat_kernel={pool > 0}",
         f"--VoilaConfiguration.default_pool_size={pool}",
     ]

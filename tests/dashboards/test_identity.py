@@ -98,6 +98,7 @@ def test_voila_runs_on_loopback_behind_the_front_door(tmp_path: Path) -> None:
     assert "--VoilaConfiguration.template=lab-offline" in argv
     assert "--VoilaConfiguration.http_header_envs=X-Forwarded-User" in argv
     assert "--Voila.port_retries=0" in argv
+    assert "--VoilaExecutor.iopub_timeout=60" in argv  # a busy kernel's outputs are kept
     env = voila_env(
         settings, "s3cret", base={"HTTP_X_FORWARDED_USER": "x", "QUERY_STRING": "y", "PATH": "/b"}
     )
