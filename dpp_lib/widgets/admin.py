@@ -31,6 +31,7 @@ from dpp_lib.views.common import load_org
 from dpp_lib.widgets import admin_sections as sections
 from dpp_lib.widgets import layout
 from dpp_lib.widgets.filters import FilterBar, FilterRead, FilterState, moment
+from dpp_lib.widgets.warm import warm_up_page
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,16 @@ ZONES: dict[str, tuple[str, Callable[[AdminView], str]]] = {
 
 
 def warm_up(engine: sa.Engine | None = None) -> None:
-    """What a preheated kernel does before anyone is waiting: start vl-convert's engine (~1 s
-    on the first chart) and, with ``engine``, compute and draw the page once (reads only),
-    so the request's computation finds its code paths and the database's pages warm."""
-    svg(charts.integrations({}))
-    if engine is None:
-        return
-    warm = Principal("user", "warm-up", "warm-up", frozenset({"admin"}))
-    try:
-        with reader(engine).connect() as conn:
-            view = admin_view(conn, warm, FilterState())
-        for _, render in ZONES.values():
-            render(view)
-    except (DppError, sa.exc.SQLAlchemyError):  # the request will show its own message
-        log.warning("the admin page's warm-up failed", exc_info=True)
+    """The admin page's warm-up (``warm.warm_up_page``), as a platform admin."""
+    admin = Principal("user", "warm-up", "warm-up", frozenset({"admin"}))
+    warm_up_page(
+        "admin",
+        engine,
+        first_chart=lambda: svg(charts.integrations({})),
+        compute=lambda conn: admin_view(conn, admin, FilterState()),
+        drawn=AdminView,
+        zones=ZONES,
+    )
 
 
 class AdminPage:

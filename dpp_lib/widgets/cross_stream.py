@@ -31,6 +31,7 @@ from dpp_lib.views.common import load_org
 from dpp_lib.widgets import cross_stream_sections as sections
 from dpp_lib.widgets import layout
 from dpp_lib.widgets.filters import FilterBar, FilterRead, FilterState, moment
+from dpp_lib.widgets.warm import NOBODY, warm_up_page
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +43,18 @@ ZONES: dict[str, tuple[str, Callable[[CrossStream], str]]] = {
 
 
 def warm_up(engine: sa.Engine | None = None) -> None:
-    """What a preheated kernel does before anyone is waiting: start vl-convert's engine (~1 s
-    on the first chart) and, with ``engine``, compute and draw the page once for a viewer who
-    sees no stream (the view reads and computes every stream whatever the viewer sees, so
-    the request's computation finds its code paths and the database's pages warm)."""
-    svg(charts.impact_chart([], avg_confidence_pct=None, avg_cycle_time_p85=None))
-    if engine is None:
-        return
-    nobody = Principal("user", "warm-up", "warm-up", frozenset(), frozenset(), frozenset())
-    try:
-        with reader(engine).connect() as conn:
-            model = cross_stream(conn, nobody, FilterState())
-        if isinstance(model, CrossStream):
-            for _, render in ZONES.values():
-                render(model)
-    except (DppError, sa.exc.SQLAlchemyError):  # the request will show its own message
-        log.warning("the cross-stream page's warm-up failed", exc_info=True)
+    """The cross-stream page's warm-up (``warm.warm_up_page``): the view reads and computes
+    every stream whatever the viewer sees."""
+    warm_up_page(
+        "cross-stream",
+        engine,
+        first_chart=lambda: svg(
+            charts.impact_chart([], avg_confidence_pct=None, avg_cycle_time_p85=None)
+        ),
+        compute=lambda conn: cross_stream(conn, NOBODY, FilterState()),
+        drawn=CrossStream,
+        zones=ZONES,
+    )
 
 
 class CrossStreamPage:

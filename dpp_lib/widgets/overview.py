@@ -28,6 +28,7 @@ from dpp_lib.store.db import reader
 from dpp_lib.views.common import load_org
 from dpp_lib.widgets import layout, overview_outlook, overview_signals
 from dpp_lib.widgets.filters import FilterBar, FilterError, FilterRead, FilterState, moment
+from dpp_lib.widgets.warm import NOBODY, warm_up_page
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +44,16 @@ ALWAYS_SHOWN = ("summary",)  # the health bar has no zone toggle (§7.2 lists th
 
 
 def warm_up(engine: sa.Engine | None = None) -> None:
-    """What a preheated kernel does before anyone is waiting: start vl-convert's engine
-    (~1 s on the first chart) and, with ``engine``, compute and draw the page once for a
-    viewer who sees no stream (the first computation of a process pays for its code paths
-    and the database's first reads: on the demo organisation the first page then takes
-    ~1.5 s instead of ~3.5 s)."""
-    charts.svg(charts.confidence_gauge(50.0))
-    if engine is None:
-        return
-    nobody = Principal("user", "warm-up", "warm-up", frozenset(), frozenset(), frozenset())
-    try:
-        with reader(engine).connect() as conn:
-            model = overview(conn, nobody, FilterState())
-        if isinstance(model, Overview):
-            for _, render in ZONES.values():
-                render(model)
-    except (DppError, sa.exc.SQLAlchemyError):  # the request will show its own message
-        log.warning("the overview's warm-up failed", exc_info=True)
+    """The Overview's warm-up (``warm.warm_up_page``): on the demo organisation the first
+    page then takes ~1.5 s of kernel time instead of ~3.5 s."""
+    warm_up_page(
+        "overview",
+        engine,
+        first_chart=lambda: charts.svg(charts.confidence_gauge(50.0)),
+        compute=lambda conn: overview(conn, NOBODY, FilterState()),
+        drawn=Overview,
+        zones=ZONES,
+    )
 
 
 class OverviewPage:
