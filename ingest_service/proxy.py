@@ -10,6 +10,8 @@ loopback once the caller is signed in (DESIGN §8).
 - A kernel belongs to the user whose page started it: the proxy learns each kernel id from
   the page it relays and refuses another user's kernel (its WebSocket carries that user's
   data). Voila's request-info socket (``voila/query``) is for kernels only, never relayed.
+- Voila's static files (``voila/static``, ``voila/labextensions``) are answered from disk
+  (``ingest_service.voila_static``), so a busy Voila never delays a page's scripts.
 - A WebSocket must come from this site (``Origin`` = ``Host``): the session cookie would
   otherwise let any web page open a user's kernel (cross-site WebSocket hijacking).
 - Voila down: a 502 page that says so.
@@ -35,6 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from dpp_lib.access import Principal
+from ingest_service.voila_static import VoilaStaticFiles
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ class DashboardProxy:
         login_path: str = "/login",
         session_cookie: str = "dpp_session",
         session_recheck_seconds: float = 10.0,
+        static: VoilaStaticFiles | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.identify = identify
@@ -109,6 +113,7 @@ class DashboardProxy:
         self.session_cookie = session_cookie.encode()
         self.session_recheck_seconds = session_recheck_seconds
         self.kernels = KernelOwners()
+        self.static = static
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -150,7 +155,7 @@ class DashboardProxy:
             return
         if scope["type"] == "websocket":
             await self._relay_websocket(scope, conn, receive, send, principal, path)
-        else:
+        elif self.static is None or not await self.static.serve(scope, receive, send, path):
             await self._relay_http(scope, receive, send, principal, path)
 
     # --- who may pass -------------------------------------------------------------------

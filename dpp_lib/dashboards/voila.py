@@ -168,6 +168,58 @@ def prepare(settings: Settings, *, python: str = sys.executable) -> str:
     return token
 
 
+@dataclass(frozen=True)
+class StaticRoots:
+    """The folders Voila serves ``/voila/static/`` and ``/voila/labextensions/`` from, in its
+    order of precedence (existing folders only)."""
+
+    static: tuple[Path, ...]
+    labextensions: tuple[Path, ...]
+
+
+# Voila's own code, in Voila's environment, says where its static files are (the lab-offline
+# template's folders, its bases', Jupyter server's, and the lab extensions on JUPYTER_PATH).
+_STATIC_ROOTS = """
+import json, sys
+from jupyter_server import DEFAULT_STATIC_FILES_PATH
+from voila.paths import collect_static_paths
+from voila.utils import get_voila_labextensions_path
+static = collect_static_paths(["voila", "nbconvert"], sys.argv[1]) + [DEFAULT_STATIC_FILES_PATH]
+print(json.dumps({"static": static, "labextensions": get_voila_labextensions_path()}))
+"""
+
+
+def static_roots(
+    settings: Settings, *, python: str = sys.executable, timeout: float = 60.0
+) -> StaticRoots:
+    """Where Voila finds its static files, asked of Voila's code in a subprocess with Voila's
+    environment (the folders depend on ``JUPYTER_PATH`` and the Jupyter data dir, which are
+    Voila's, not this process's). ``VoilaError`` when that fails."""
+    env = voila_env(settings, token="")
+    env.pop("JUPYTER_TOKEN")
+    try:
+        done = subprocess.run(
+            [python, "-c", _STATIC_ROOTS, TEMPLATE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        found = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise VoilaError(f"could not ask Voila where its static files are: {exc}") from exc
+    if found is None:
+        raise VoilaError(
+            f"could not ask Voila where its static files are: {done.stderr.strip()[-500:]}"
+        )
+
+    def existing(folders: list[str]) -> tuple[Path, ...]:
+        return tuple(dict.fromkeys(Path(f) for f in folders if Path(f).is_dir()))
+
+    return StaticRoots(existing(found["static"]), existing(found["labextensions"]))
+
+
 class VoilaServer:
     """One Voila subprocess: ``start`` returns once it answers; ``stop`` ends it and its
     kernels (its own process group)."""

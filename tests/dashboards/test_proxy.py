@@ -4,9 +4,11 @@ shows when Voila is down (an in-process stand-in upstream records what reached i
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,8 +20,11 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 
 from dpp_lib.access import Principal
+from dpp_lib.dashboards.voila import StaticRoots, static_roots
+from dpp_lib.settings import Settings
 from ingest_service.proxy import DashboardProxy, _without_cookie
 from ingest_service.runtime import free_port
+from ingest_service.voila_static import VoilaStaticFiles
 
 ANN = Principal("user", str(uuid.uuid4()), "Ann", frozenset({"metrics:read"}))
 KERNEL = "0f0e0d0c-0b0a-4909-8807-060504030201"
@@ -80,8 +85,10 @@ def upstream() -> Iterator[str]:
     thread.join(10)
 
 
-def _front(upstream: str) -> Starlette:
-    proxy = DashboardProxy(upstream=upstream, identify=_identify, token=lambda: "launch-token")
+def _front(upstream: str, static: VoilaStaticFiles | None = None) -> Starlette:
+    proxy = DashboardProxy(
+        upstream=upstream, identify=_identify, token=lambda: "launch-token", static=static
+    )
     return Starlette(routes=[Mount("/dashboards", proxy)])
 
 
@@ -213,3 +220,116 @@ def test_many_pages_held_open_at_once_all_reach_voila(upstream: str) -> None:
 )
 def test_only_the_session_cookie_is_removed(cookie: bytes, kept: bytes) -> None:
     assert _without_cookie(cookie, b"dpp_session") == kept
+
+
+# --- Voila's static files, answered by the front door -----------------------------------
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> StaticRoots:
+    """Two static folders (the first wins) and a lab extensions folder; a secret beside them
+    and a link from a static folder to it."""
+    first, second, labext = tmp_path / "first", tmp_path / "second", tmp_path / "labext"
+    for folder in (first, second, labext / "@x" / "ext" / "static"):
+        folder.mkdir(parents=True)
+    (first / "voila.js").write_text("first")
+    (second / "voila.js").write_text("second")
+    (second / "9151.voila.js").write_text("chunk")
+    (labext / "@x" / "ext" / "static" / "remoteEntry.js").write_text("entry")
+    (tmp_path / "secret.txt").write_text("secret")
+    (first / "leak.js").symlink_to(tmp_path / "secret.txt")
+    return StaticRoots((first, second), (labext,))
+
+
+def _signed_in(**headers: str) -> dict[str, str]:
+    return {"Cookie": "dpp_session=good", **headers}
+
+
+def test_voilas_static_files_are_answered_from_disk(upstream: str, roots: StaticRoots) -> None:
+    front = _front(upstream, VoilaStaticFiles(lambda: roots))
+
+    async def scenario() -> list[httpx.Response]:
+        return [
+            await _call(front, "GET", path, headers=_signed_in())
+            for path in (
+                "/dashboards/voila/static/voila.js?v=1",
+                "/dashboards/voila/static/9151.voila.js",
+                "/dashboards/voila/labextensions/@x/ext/static/remoteEntry.js",
+            )
+        ]
+
+    first, chunk, entry = asyncio.run(scenario())
+    assert (first.status_code, first.text) == (200, "first")  # the first folder wins
+    assert (chunk.status_code, chunk.text) == (200, "chunk")
+    assert (entry.status_code, entry.text) == (200, "entry")
+    assert first.headers["content-type"].startswith("text/javascript")
+    assert first.headers["cache-control"] == "no-cache"
+    again = _run(
+        front,
+        "GET",
+        "/dashboards/voila/static/voila.js",
+        headers=_signed_in(**{"If-None-Match": first.headers["etag"]}),
+    )
+    assert (again.status_code, again.content) == (304, b"")
+    head = _run(front, "HEAD", "/dashboards/voila/static/9151.voila.js", headers=_signed_in())
+    assert (head.status_code, head.headers["content-length"]) == (200, "5")
+
+
+def test_what_is_not_a_static_file_on_disk_still_goes_to_voila(
+    upstream: str, roots: StaticRoots
+) -> None:
+    front = _front(upstream, VoilaStaticFiles(lambda: roots))
+    paths = (
+        "/dashboards/voila/static/missing.js",  # Voila's own 404 stays the answer
+        "/dashboards/voila/static/leak.js",  # a link out of the folder is not followed
+        "/dashboards/voila/static/../../secret.txt",
+        "/dashboards/voila/static/",
+        "/dashboards/voila/render/x.ipynb",
+    )
+
+    async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
+        relayed = [await _call(front, "GET", path, headers=_signed_in()) for path in paths]
+        posted = await _call(
+            front, "POST", "/dashboards/voila/static/voila.js", headers=_signed_in()
+        )
+        anonymous = await _call(front, "GET", "/dashboards/voila/static/voila.js")
+        return relayed, posted, anonymous
+
+    relayed, posted, anonymous = asyncio.run(scenario())
+    for path, answer in zip(paths, relayed, strict=True):
+        assert answer.status_code == 200, path
+        assert answer.json()["headers"]["x-forwarded-user"] == ANN.subject, path
+    assert posted.json()["path"] == "/dashboards/voila/static/voila.js"
+    assert anonymous.status_code == 401
+
+
+def test_static_files_are_relayed_when_their_folders_cannot_be_found(
+    upstream: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def broken() -> StaticRoots:
+        calls.append(1)
+        raise RuntimeError("voila is not installed")
+
+    front = _front(upstream, VoilaStaticFiles(broken))
+    path = "/dashboards/voila/static/voila.js"
+
+    async def scenario() -> list[httpx.Response]:
+        return [await _call(front, "GET", path, headers=_signed_in()) for _ in range(3)]
+
+    with caplog.at_level(logging.WARNING, logger="ingest_service.voila_static"):
+        answers = asyncio.run(scenario())
+    assert [a.json()["path"] for a in answers] == [path] * 3
+    assert calls == [1]  # not asked again on every request
+    assert "voila is not installed" in caplog.text
+
+
+def test_voila_says_where_its_static_files_are(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, var_dir=tmp_path)
+    found = static_roots(settings)
+    assert any((folder / "voila.js").is_file() for folder in found.static)
+    assert any(
+        (folder / "@voila-dashboards" / "widgets-manager8").is_dir()
+        for folder in found.labextensions
+    )
