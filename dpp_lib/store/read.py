@@ -57,9 +57,16 @@ def _scoped(stmt: Any, table: sa.Table, scope: Scope) -> Any:
 
 
 def transitions(
-    conn: sa.Connection, lookups: OrgLookups, *, as_of: datetime, scope: Scope = Scope()
+    conn: sa.Connection,
+    lookups: OrgLookups,
+    *,
+    as_of: datetime,
+    scope: Scope = Scope(),
+    created_since: datetime | None = None,
 ) -> pd.DataFrame:
-    """Work item events before ``as_of`` with each status's current stage and active flag."""
+    """Work item events before ``as_of`` with each status's current stage and active flag.
+    ``created_since``: only tickets created in ``[created_since, as_of)``, with all their
+    events before ``as_of`` (what a window's ticket tagging rate reads)."""
     w = work_item_events
     stmt = sa.select(
         w.c.ticket_id,
@@ -85,6 +92,13 @@ def transitions(
             if len(ticket_ids) <= 20_000
             else w.c.ticket_id.in_(tickets)
         )
+    if created_since is not None:
+        created = sa.select(w.c.ticket_id).where(
+            w.c.event_type == "created",
+            w.c.event_timestamp >= created_since,
+            w.c.event_timestamp < as_of,
+        )
+        stmt = stmt.where(w.c.ticket_id.in_(created))
     rows = [
         dict(r._mapping) for r in conn.execute(stmt.order_by(w.c.ticket_id, w.c.event_timestamp))
     ]
@@ -182,8 +196,15 @@ def _columns(name: str, table: sa.Table) -> Sequence[str]:
     return [c for c in FRAMES[name] if c in table.c]
 
 
-def deploys(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> pd.DataFrame:
-    """Production deployment records before ``as_of`` with their repository's deployable flag."""
+def deploys(
+    conn: sa.Connection,
+    *,
+    as_of: datetime,
+    scope: Scope = Scope(),
+    since: datetime | None = None,
+) -> pd.DataFrame:
+    """Production deployment records before ``as_of`` (and from ``since``, if given) with
+    their repository's deployable flag."""
     d, r = deployment_records, repositories
     stmt = (
         sa.select(
@@ -193,6 +214,8 @@ def deploys(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> 
         .select_from(d.outerjoin(r, r.c.repo_id == d.c.repo_id))
         .where(d.c.deployed_at < as_of)
     )
+    if since is not None:
+        stmt = stmt.where(d.c.deployed_at >= since)
     stmt = _scoped(stmt, d, scope)
     return _frame("deploys", conn.execute(stmt.order_by(d.c.deployed_at, d.c.record_id)))
 
@@ -232,14 +255,23 @@ def incidents(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -
     return make_frame("incidents", found.values())
 
 
-def prs(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> pd.DataFrame:
-    """Pull requests opened before ``as_of`` (pr_cycles) with the commits deploys name."""
+def prs(
+    conn: sa.Connection,
+    *,
+    as_of: datetime,
+    scope: Scope = Scope(),
+    opened_since: datetime | None = None,
+) -> pd.DataFrame:
+    """Pull requests opened before ``as_of`` (and from ``opened_since``, if given; pr_cycles)
+    with the commits deploys name."""
     p, r = pr_cycles, repositories
     stmt = (
         sa.select(*(p.c[k] for k in _columns("prs", p)), r.c.is_deployable)
         .select_from(p.join(r, r.c.repo_id == p.c.repo_id))
         .where(p.c.opened_at < as_of)
     )
+    if opened_since is not None:
+        stmt = stmt.where(p.c.opened_at >= opened_since)
     stmt = _scoped(stmt, p, scope)
     frame = _frame("prs", conn.execute(stmt.order_by(p.c.opened_at, p.c.pr_number)))
     # A PR merged after as_of was not merged then.
@@ -280,23 +312,47 @@ def reviews(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> 
     return _frame("reviews", conn.execute(stmt.order_by(e.c.event_timestamp)))
 
 
-def defects(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> pd.DataFrame:
+def defects(
+    conn: sa.Connection,
+    *,
+    as_of: datetime,
+    scope: Scope = Scope(),
+    logged_since: datetime | None = None,
+) -> pd.DataFrame:
+    """Defect events before ``as_of``. ``logged_since``: only defects with a ``logged`` event
+    in ``[logged_since, as_of)``, with all their events before ``as_of``."""
     d = defect_events
     stmt = _scoped(
         sa.select(*(d.c[k] for k in _columns("defects", d))).where(d.c.event_timestamp < as_of),
         d,
         scope,
     )
+    if logged_since is not None:
+        logged = sa.select(d.c.ticket_id).where(
+            d.c.event_type == "logged",
+            d.c.event_timestamp >= logged_since,
+            d.c.event_timestamp < as_of,
+        )
+        stmt = stmt.where(d.c.ticket_id.in_(logged))
     return _frame("defects", conn.execute(stmt.order_by(d.c.event_timestamp)))
 
 
-def pulse(conn: sa.Connection, *, as_of: datetime, scope: Scope = Scope()) -> pd.DataFrame:
+def pulse(
+    conn: sa.Connection,
+    *,
+    as_of: datetime,
+    scope: Scope = Scope(),
+    since: datetime | None = None,
+) -> pd.DataFrame:
+    """Pulse answers before ``as_of`` (and from ``since``, if given)."""
     p = pulse_responses
     stmt = _scoped(
         sa.select(*(p.c[k] for k in _columns("pulse", p))).where(p.c.event_timestamp < as_of),
         p,
         scope.delivery_part(),
     )
+    if since is not None:
+        stmt = stmt.where(p.c.event_timestamp >= since)
     return _frame("pulse", conn.execute(stmt.order_by(p.c.event_timestamp)))
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.metrics import data_quality
-from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS, Scope, stream_rows
+from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS, Scope, Window, stream_rows
 from dpp_lib.store import read
 from dpp_lib.views.common import Org, Stream, num
 
@@ -44,7 +44,7 @@ def data_quality_report(
 ) -> dict[str, Any]:
     """The five rates over every stream the scope covers, each stream's own rates, and a
     warning for each stream rate below its target (spec §5.6)."""
-    frames = _frames(conn, lookups, as_of)
+    frames = _frames(conn, lookups, as_of, window_days)
     delivery, tech = org.delivery_in(scope), org.tech_in(scope)
     visible = _visible(frames, scope) if not scope.is_all else frames
     overall = _quality(visible, as_of, window_days, sum(s.team_size or 0 for s in delivery))
@@ -114,13 +114,19 @@ def stream_rates(
     }
 
 
-def _frames(conn: sa.Connection, lookups: OrgLookups, as_of: datetime) -> dict[str, pd.DataFrame]:
+def _frames(
+    conn: sa.Connection, lookups: OrgLookups, as_of: datetime, window_days: int
+) -> dict[str, pd.DataFrame]:
+    """What the rates over the window read (``data_quality.data_quality``): PRs opened,
+    tickets created, deploys, defects logged and pulse answers in the window; the whole
+    history before it would give the same rates and took a minute on 4 M events."""
+    since = Window.trailing(as_of, window_days).start
     return {
-        "prs": read.prs(conn, as_of=as_of),
-        "transitions": read.transitions(conn, lookups, as_of=as_of),
-        "deploys": read.deploys(conn, as_of=as_of),
-        "defects": read.defects(conn, as_of=as_of),
-        "pulse": read.pulse(conn, as_of=as_of),
+        "prs": read.prs(conn, as_of=as_of, opened_since=since),
+        "transitions": read.transitions(conn, lookups, as_of=as_of, created_since=since),
+        "deploys": read.deploys(conn, as_of=as_of, since=since),
+        "defects": read.defects(conn, as_of=as_of, logged_since=since),
+        "pulse": read.pulse(conn, as_of=as_of, since=since),
     }
 
 

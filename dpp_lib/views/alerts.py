@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dpp_lib.ingest.lookups import OrgLookups
-from dpp_lib.metrics.common import Scope
+from dpp_lib.metrics.common import Scope, Window
 from dpp_lib.metrics.data_quality import STALE_AFTER, DataQuality, IntegrationHealth
 from dpp_lib.metrics.data_quality import data_quality as data_quality_metric
 from dpp_lib.metrics.data_quality import integration_health as integration_health_metric
@@ -298,10 +298,13 @@ def _stream_alerts(
     tech = conn.execute(
         sa.select(t.c.stream_id, t.c.name).where(t.c.is_active).order_by(t.c.name)
     ).all()
-    prs = read.prs(conn, as_of=now)
-    moves = read.transitions(conn, lookups, as_of=now)
-    deploys = read.deploys(conn, as_of=now)
-    defects = read.defects(conn, as_of=now)
+    # The rates read only their window (``views.admin._frames``); pulse alerts read every
+    # answer (the latest period may have started before the window).
+    since = Window.trailing(now, DATA_QUALITY_WINDOW_DAYS).start
+    prs = read.prs(conn, as_of=now, opened_since=since)
+    moves = read.transitions(conn, lookups, as_of=now, created_since=since)
+    deploys = read.deploys(conn, as_of=now, since=since)
+    defects = read.defects(conn, as_of=now, logged_since=since)
     responses = read.pulse(conn, as_of=now)
     no_responses = responses.iloc[0:0]
 

@@ -339,3 +339,33 @@ def test_a_job_error_survives_a_failure_to_record_it(tmp_path: Path) -> None:
         with computation_alerts(unreachable, job="materialise", clock=lambda: NOW):
             raise RuntimeError("disk full")
     assert "the failure alert was not recorded" in caught.value.__notes__[0]
+
+
+class _WholeHistory:
+    """``dpp_lib.store.read`` as it was before the alerts' reads were windowed: every
+    reader ignores its window argument."""
+
+    def __getattr__(self, name: str) -> Any:
+        from dpp_lib.store import read
+
+        found = getattr(read, name)
+
+        def whole(*args: Any, **kwargs: Any) -> Any:
+            for window in ("since", "opened_since", "created_since", "logged_since"):
+                kwargs.pop(window, None)
+            return found(*args, **kwargs)
+
+        return whole
+
+
+def test_stream_alerts_from_the_window_equal_those_from_the_whole_history(
+    demo_sqlite: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = datetime(2026, 11, 12, 18, tzinfo=UTC)
+    with demo_sqlite.engine.connect() as conn:
+        lookups = load_lookups(conn)
+        windowed = alerts._stream_alerts(conn, lookups, now=moment)
+        monkeypatch.setattr(alerts, "read", _WholeHistory())
+        whole = alerts._stream_alerts(conn, lookups, now=moment)
+    assert windowed == whole
+    assert any(a.condition.startswith(alerts.DATA_QUALITY) for a in whole)
