@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,7 +119,7 @@ class Frames:
         conn, at, scope = self.conn, self.as_of, self.scope
         if name == "transitions":
             return read.transitions(conn, self.lookups, as_of=at, scope=scope.delivery_part())
-        readers = {
+        readers: dict[str, Callable[..., pd.DataFrame]] = {
             "cycles": read.cycles,
             "prs": read.prs,
             "reviews": read.reviews,
