@@ -37,7 +37,7 @@ from dpp_lib.dashboards.overview import (
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.metrics.common import Scope
 from dpp_lib.store.config_tables import load_lookups
-from dpp_lib.views import delivery, diagnostic, team
+from dpp_lib.views import delivery, team
 from dpp_lib.views.common import Org, Stream, load_org
 from dpp_lib.widgets.filters import ALL, FilterError, FilterState, moment
 
@@ -158,10 +158,18 @@ def impact(
     row = next(r for r in model.correlations if r["tech_stream_id"] == str(tech.stream_id))
     named = {s["id"] for s in row["impacted_delivery_streams"]}
     blocked = {s["id"] for s in row["blocked_delivery_streams"]}
+    impacted = [s for s in model.columns if str(s.stream_id) in named]
+    signals = delivery.stream_signals(
+        conn,
+        lookups,
+        streams=impacted,
+        as_of=model.as_of,
+        window_end=model.window.end,
+        window_days=model.window.days,
+    )
     streams = tuple(
-        _stream_impact(conn, lookups, org, s, model, blocked_now=str(s.stream_id) in blocked)
-        for s in model.columns
-        if str(s.stream_id) in named
+        _stream_impact(s, signals[s.stream_id], blocked_now=str(s.stream_id) in blocked)
+        for s in impacted
     )
     top = model.answer["top_tech_stream"]
     warnings = (
@@ -188,28 +196,16 @@ def impact(
     )
 
 
-def _stream_impact(
-    conn: sa.Connection,
-    lookups: OrgLookups,
-    org: Org,
-    stream: Stream,
-    model: CrossStream,
-    *,
-    blocked_now: bool,
-) -> StreamImpact:
-    own = Scope(delivery_stream_id=stream.stream_id)
-    realtime = delivery.realtime(conn, lookups, org, scope=own, as_of=model.as_of)
-    flow = diagnostic.diagnostic(
-        conn, org, scope=own, as_of=model.window.end, window_days=model.window.days
-    )["flow_efficiency"]
+def _stream_impact(stream: Stream, signals: dict[str, Any], *, blocked_now: bool) -> StreamImpact:
+    flow = signals["flow_efficiency"]
     queue = next((q for q in flow["queues"] if q["queue"] == "blocked"), None)
-    confidence = realtime["sprint_confidence"] or {}
+    confidence = signals["sprint_confidence"] or {}
     return StreamImpact(
         stream,
         blocked_now,
         confidence.get("confidence_pct"),
         confidence.get("reason"),
-        realtime["cycle_time"]["p85"],
+        signals["cycle_time_p85"],
         int(queue["items"]) if queue else 0,
         queue["mean_days"] if queue else None,
     )

@@ -28,6 +28,7 @@ SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # least to most severe
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 BLOCK_STARTS = frozenset({"blocked", "flagged"})  # DESIGN §5 "Work item timeline"
 BLOCK_ENDS = frozenset({"unblocked", "unflagged"})
+BLOCK_EVENTS = BLOCK_STARTS | BLOCK_ENDS  # the only transitions the analysis looks at
 # One block event: copies of a row count once, whatever their order (the store's unique key
 # is (ticket_id, event_type, event_timestamp); a frame from elsewhere may repeat rows).
 _BLOCK_IDENTITY = ["ticket_id", "event_timestamp", "blocking_tech_stream_id", "delivery_stream_id"]

@@ -63,10 +63,12 @@ def transitions(
     as_of: datetime,
     scope: Scope = Scope(),
     created_since: datetime | None = None,
+    event_types: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Work item events before ``as_of`` with each status's current stage and active flag.
     ``created_since``: only tickets created in ``[created_since, as_of)``, with all their
-    events before ``as_of`` (what a window's ticket tagging rate reads)."""
+    events before ``as_of`` (what a window's ticket tagging rate reads). ``event_types``:
+    only events of these types (the block analysis reads block and unblock events)."""
     w = work_item_events
     stmt = sa.select(
         w.c.ticket_id,
@@ -99,6 +101,8 @@ def transitions(
             w.c.event_timestamp < as_of,
         )
         stmt = stmt.where(w.c.ticket_id.in_(created))
+    if event_types is not None:
+        stmt = stmt.where(w.c.event_type.in_(sorted(event_types)))
     rows = [
         dict(r._mapping) for r in conn.execute(stmt.order_by(w.c.ticket_id, w.c.event_timestamp))
     ]

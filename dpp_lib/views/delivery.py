@@ -3,7 +3,8 @@ and ``/metrics/forecast`` (how many by sprint end, and when the remaining scope 
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,8 @@ from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.metrics import flow, forecast
 from dpp_lib.metrics.common import DEFAULT_WINDOW_DAYS, Scope
 from dpp_lib.store import read
-from dpp_lib.views.common import Org, iso, num
+from dpp_lib.views.common import Org, Stream, iso, num
+from dpp_lib.views.diagnostic import flow_efficiency_answer
 
 
 def realtime(
@@ -72,6 +74,43 @@ def realtime(
         "sprint_confidence": confidence[0] if len(confidence) == 1 else None,
         "sprint_confidence_by_stream": confidence,
     }
+
+
+def stream_signals(
+    conn: sa.Connection,
+    lookups: OrgLookups,
+    *,
+    streams: Sequence[Stream],
+    as_of: datetime,
+    window_end: datetime,
+    window_days: int,
+) -> dict[Any, dict[str, Any]]:
+    """For each of ``streams`` (by id): its sprint confidence and cycle time p85 as
+    ``realtime`` gives them at ``as_of``, and its flow efficiency as ``/metrics/diagnostic``
+    gives it over ``window_days`` to ``window_end``. The frames are read once for all the
+    streams (the cross-stream page's impact table; one ``realtime`` and one ``diagnostic``
+    per stream took 1.4 s a stream on 4 M events)."""
+    if not streams:
+        return {}
+    scope = Scope(delivery_in=frozenset(s.stream_id for s in streams))
+    cycles = read.cycles(conn, as_of=as_of, scope=scope)
+    sprints = read.sprint_frame(conn, scope=scope)
+    snaps = read.snapshots(conn, as_of=as_of, sprint_ids=list(sprints["sprint_id"]))
+    since = window_end - timedelta(days=window_days)
+    recent = read.cycles(conn, as_of=window_end, since=since, scope=scope)
+    out: dict[Any, dict[str, Any]] = {}
+    for s in streams:
+        own = Scope(delivery_stream_id=s.stream_id)
+        ct = flow.cycle_time(own.apply(cycles), as_of=as_of, window_days=DEFAULT_WINDOW_DAYS)
+        fe = flow.flow_efficiency(own.apply(recent), as_of=window_end, window_days=window_days)
+        out[s.stream_id] = {
+            "sprint_confidence": _confidence(
+                s.stream_id, s.name, cycles, sprints, snaps, lookups, as_of
+            ),
+            "cycle_time_p85": num(ct.p85),
+            "flow_efficiency": flow_efficiency_answer(fe),
+        }
+    return out
 
 
 def _confidence(

@@ -32,16 +32,7 @@ def diagnostic(
         min_contributors=_min_contributors(org, scope),
     )
     return {
-        "flow_efficiency": {
-            "percentage": num(fe.flow_efficiency_pct),
-            "active_days": num(fe.active_days),
-            "wait_days": num(fe.wait_days),
-            "queues": [
-                {"queue": q.key, "mean_days": num(q.mean_days), "items": q.items} for q in fe.queues
-            ],
-            "slowest_queue": fe.slowest_queue,
-            "sample_size": fe.sample_size,
-        },
+        "flow_efficiency": flow_efficiency_answer(fe),
         "defect_escape": {
             "rate": num(de.rate),
             "defect_count": de.defect_count,
@@ -62,6 +53,20 @@ def diagnostic(
             "review_count": rt.review_count,
             "sample_size": rt.sample_size,
         },
+    }
+
+
+def flow_efficiency_answer(fe: flow.FlowEfficiency) -> dict[str, Any]:
+    """Flow efficiency with its per-queue waits, as ``/metrics/diagnostic`` gives it."""
+    return {
+        "percentage": num(fe.flow_efficiency_pct),
+        "active_days": num(fe.active_days),
+        "wait_days": num(fe.wait_days),
+        "queues": [
+            {"queue": q.key, "mean_days": num(q.mean_days), "items": q.items} for q in fe.queues
+        ],
+        "slowest_queue": fe.slowest_queue,
+        "sample_size": fe.sample_size,
     }
 
 

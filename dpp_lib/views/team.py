@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from dpp_lib.ingest.lookups import OrgLookups
 from dpp_lib.metrics import cross_stream, flow, forecast, pulse
-from dpp_lib.metrics.common import Scope
+from dpp_lib.metrics.common import Scope, stream_rows
 from dpp_lib.orgconfig import CrossStream
 from dpp_lib.store import read
 from dpp_lib.views.common import Org, num
+
+NO_ROWS = np.empty(0, dtype=np.intp)
 
 
 def pulse_view(
@@ -60,20 +63,26 @@ def cross_stream_view(
     reported for the tech streams ``scope`` covers. Impact is measured on every delivery
     stream (a blocker's impact is not smaller because the caller cannot see a stream), but
     only streams in ``delivery_visible`` (None: all) are named."""
-    moves = read.transitions(conn, lookups, as_of=as_of)
+    # The analysis reads block and unblock events only (``cross_stream.BLOCK_EVENTS``):
+    # every event of every ticket gave the same answer and took 80 s on 4 M events.
+    moves = read.transitions(conn, lookups, as_of=as_of, event_types=cross_stream.BLOCK_EVENTS)
     cycles = read.cycles(conn, as_of=as_of)
     sprints = read.sprint_frame(conn)
     snaps = read.snapshots(conn, as_of=as_of)
     calendar = lookups.calendar()
     confidence: dict[Any, float | None] = {}
     p85: dict[Any, float | None] = {}
+    # Each stream's rows found in one pass (``stream_rows``), not one filter per stream.
+    cycle_rows, sprint_rows = stream_rows(cycles, "delivery"), stream_rows(sprints, "delivery")
+    snap_rows = snaps.groupby("sprint_id", sort=False).indices if len(snaps) else {}
     for s in org.delivery:
-        own = Scope(delivery_stream_id=s.stream_id)
-        own_cycles, own_sprints = own.apply(cycles), own.apply(sprints)
+        own_cycles = cycles.iloc[cycle_rows.get(s.stream_id, NO_ROWS)]
+        own_sprints = sprints.iloc[sprint_rows.get(s.stream_id, NO_ROWS)]
+        own_snaps = [snap_rows[i] for i in own_sprints["sprint_id"] if i in snap_rows]
         confidence[s.stream_id] = forecast.sprint_confidence(
             own_cycles,
             own_sprints,
-            snaps[snaps["sprint_id"].isin(own_sprints["sprint_id"])],
+            snaps.iloc[np.sort(np.concatenate(own_snaps)) if own_snaps else NO_ROWS],
             as_of=as_of,
             calendar=calendar,
         ).confidence_pct

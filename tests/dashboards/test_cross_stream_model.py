@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from dpp_lib.access import Principal
 from dpp_lib.dashboards.cross_stream import CrossStream, cross_stream
 from dpp_lib.dashboards.overview import Denied
 from dpp_lib.metrics.common import Scope
+from dpp_lib.store import read
 from dpp_lib.store.config_tables import load_lookups
 from dpp_lib.views import delivery, diagnostic, team
 from dpp_lib.views.common import Org, load_org
@@ -142,3 +144,19 @@ def test_a_bad_as_of_falls_back_to_now_with_a_notice(demo_sqlite: DemoOrg) -> No
     assert isinstance(model, CrossStream)
     assert model.as_of == datetime(2026, 11, 1, tzinfo=AS_OF.tzinfo)
     assert any("in the future" in n for n in model.notices)
+
+
+def test_reading_only_block_events_gives_the_answer_every_event_gives(
+    demo_sqlite: DemoOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view reads block and unblock events only; all of them give the same answer."""
+    windowed = _api_answer(demo_sqlite, ADMIN)
+    every_event = read.transitions
+
+    def all_events(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("event_types", None)
+        return every_event(*args, **kwargs)
+
+    monkeypatch.setattr(read, "transitions", all_events)
+    assert _api_answer(demo_sqlite, ADMIN) == windowed
+    assert windowed["sample_size"] and windowed["correlations"]
