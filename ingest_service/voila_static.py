@@ -10,16 +10,17 @@ answers them itself, with an ETag (a browser's revalidation costs a 304).
 Only ``/voila/static/<file>`` and ``/voila/labextensions/<file>`` are served, from the
 folders Voila itself would look in (``dpp_lib.dashboards.voila.static_roots``), in its order
 of precedence. Anything not found there, or outside those folders after resolving symbolic
-links, and every request when the folders cannot be found, is relayed to Voila as before:
-Voila's answer, a 404 included, stays the reference.
+links, and every request while the folders are not known (being found when the service
+starts, or not found), is relayed to Voila as before: Voila's answer, a 404 included,
+stays the reference.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 
@@ -39,24 +40,35 @@ RETRY_SECONDS = 60.0  # after failing to find the folders, relay until asking ag
 
 class VoilaStaticFiles:
     """``serve`` answers a request for one of Voila's static files from disk and returns True,
-    or returns False (the caller relays it to Voila). ``roots`` is called once, in a thread,
-    on the first request for a static file (it starts a short subprocess)."""
+    or returns False (the caller relays it to Voila). ``roots`` (a short subprocess) is
+    called in a background thread on the first request to the dashboards (a page, whose
+    scripts come after it), and again ``RETRY_SECONDS`` after a failure; until it has
+    answered, requests are relayed: none waits for it."""
 
     def __init__(self, roots: Callable[[], StaticRoots]) -> None:
         self._find_roots = roots
         self._folders: dict[str, StaticFiles] | None = None
         self._failed_at = -float("inf")
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
+        self._finding: threading.Thread | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the folders are known (or finding them failed); True when known."""
+        finding = self._finding
+        if finding is not None:
+            finding.join(timeout)
+        return self._folders is not None
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> bool:
         """``path``: the checked path below ``/dashboards`` (``..`` already resolved)."""
+        folders = self._folders
+        if folders is None:
+            self.prepare()
+            return False
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return False
         kind, relative = _split(path)
         if kind is None or not relative:
-            return False
-        folders = await self._roots()
-        if folders is None:
             return False
         files = folders[kind]
         try:
@@ -74,22 +86,29 @@ class VoilaStaticFiles:
         await response(scope, receive, send)
         return True
 
-    async def _roots(self) -> dict[str, StaticFiles] | None:
-        if self._folders is not None:
-            return self._folders
-        async with self._lock:
-            if self._folders is None and time.monotonic() - self._failed_at >= RETRY_SECONDS:
-                try:
-                    roots = await asyncio.to_thread(self._find_roots)
-                except Exception as exc:  # any failure: relay to Voila, ask again later
-                    log.warning("dashboards: Voila's static files are relayed: %s", exc)
-                    self._failed_at = time.monotonic()
-                    return None
-                self._folders = {
-                    "static": _files(roots.static),
-                    "labextensions": _files(roots.labextensions),
-                }
-        return self._folders
+    def prepare(self) -> None:
+        """Start finding the folders, unless that is under way, done, or failed recently."""
+        with self._lock:
+            busy = self._finding is not None and self._finding.is_alive()
+            recent = time.monotonic() - self._failed_at < RETRY_SECONDS
+            if self._folders is not None or busy or recent:
+                return
+            self._finding = threading.Thread(
+                target=self._load, name="voila-static-roots", daemon=True
+            )
+            self._finding.start()
+
+    def _load(self) -> None:
+        try:
+            roots = self._find_roots()
+        except Exception as exc:  # any failure: relay to Voila, ask again later
+            log.warning("dashboards: Voila's static files are relayed: %s", exc)
+            self._failed_at = time.monotonic()
+            return
+        self._folders = {
+            "static": _files(roots.static),
+            "labextensions": _files(roots.labextensions),
+        }
 
 
 def _files(folders: tuple[os.PathLike[str], ...]) -> StaticFiles:

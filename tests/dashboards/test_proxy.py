@@ -246,7 +246,10 @@ def _signed_in(**headers: str) -> dict[str, str]:
 
 
 def test_voilas_static_files_are_answered_from_disk(upstream: str, roots: StaticRoots) -> None:
-    front = _front(upstream, VoilaStaticFiles(lambda: roots))
+    static = VoilaStaticFiles(lambda: roots)
+    static.prepare()
+    assert static.wait(10)
+    front = _front(upstream, static)
 
     async def scenario() -> list[httpx.Response]:
         return [
@@ -278,7 +281,10 @@ def test_voilas_static_files_are_answered_from_disk(upstream: str, roots: Static
 def test_what_is_not_a_static_file_on_disk_still_goes_to_voila(
     upstream: str, roots: StaticRoots
 ) -> None:
-    front = _front(upstream, VoilaStaticFiles(lambda: roots))
+    static = VoilaStaticFiles(lambda: roots)
+    static.prepare()
+    assert static.wait(10)
+    front = _front(upstream, static)
     paths = (
         "/dashboards/voila/static/missing.js",  # Voila's own 404 stays the answer
         "/dashboards/voila/static/leak.js",  # a link out of the folder is not followed
@@ -303,6 +309,23 @@ def test_what_is_not_a_static_file_on_disk_still_goes_to_voila(
     assert anonymous.status_code == 401
 
 
+def test_static_files_are_relayed_until_their_folders_are_known(upstream: str) -> None:
+    """Finding the folders never holds a request: until it is done, Voila answers."""
+    found = threading.Event()
+
+    def slow(roots: StaticRoots = StaticRoots((), ())) -> StaticRoots:
+        found.wait(10)
+        return roots
+
+    static = VoilaStaticFiles(slow)
+    front = _front(upstream, static)
+    assert not static.wait(0)  # nothing is started before the dashboards are asked for
+    early = _run(front, "GET", "/dashboards/voila/static/voila.js", headers=_signed_in())
+    assert early.json()["path"] == "/dashboards/voila/static/voila.js"
+    found.set()
+    assert static.wait(10)
+
+
 def test_static_files_are_relayed_when_their_folders_cannot_be_found(
     upstream: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -312,14 +335,17 @@ def test_static_files_are_relayed_when_their_folders_cannot_be_found(
         calls.append(1)
         raise RuntimeError("voila is not installed")
 
-    front = _front(upstream, VoilaStaticFiles(broken))
+    with caplog.at_level(logging.WARNING, logger="ingest_service.voila_static"):
+        static = VoilaStaticFiles(broken)
+        static.prepare()
+        assert not static.wait(10)
+    front = _front(upstream, static)
     path = "/dashboards/voila/static/voila.js"
 
     async def scenario() -> list[httpx.Response]:
         return [await _call(front, "GET", path, headers=_signed_in()) for _ in range(3)]
 
-    with caplog.at_level(logging.WARNING, logger="ingest_service.voila_static"):
-        answers = asyncio.run(scenario())
+    answers = asyncio.run(scenario())
     assert [a.json()["path"] for a in answers] == [path] * 3
     assert calls == [1]  # not asked again on every request
     assert "voila is not installed" in caplog.text
