@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection, Request
 
 from dpp_lib.access import Principal
-from dpp_lib.dashboards.voila import read_token, static_roots, upstream_url
+from dpp_lib.dashboards.voila import known_static_roots, read_token, upstream_url
 from dpp_lib.settings import Settings
 from ingest_service.proxy import DashboardProxy
 from ingest_service.sessions import SESSION_COOKIE, current_user
@@ -26,5 +26,5 @@ def dashboard_proxy(settings: Settings) -> DashboardProxy:
         identify=session_principal,
         token=lambda: read_token(settings),
         session_cookie=SESSION_COOKIE,
-        static=VoilaStaticFiles(lambda: static_roots(settings)),
+        static=VoilaStaticFiles(lambda: known_static_roots(settings)),
     )

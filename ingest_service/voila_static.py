@@ -8,11 +8,11 @@ files are the same for every viewer and never change while Voila runs, so the fr
 answers them itself, with an ETag (a browser's revalidation costs a 304).
 
 Only ``/voila/static/<file>`` and ``/voila/labextensions/<file>`` are served, from the
-folders Voila itself would look in (``dpp_lib.dashboards.voila.static_roots``), in its order
-of precedence. Anything not found there, or outside those folders after resolving symbolic
-links, and every request while the folders are not known (being found when the service
-starts, or not found), is relayed to Voila as before: Voila's answer, a 404 included,
-stays the reference.
+folders Voila itself would look in, in its order of precedence: recorded by Voila's launch
+(``dpp_lib.dashboards.voila.write_static_roots``), else asked of Voila's code
+(``static_roots``, a subprocess). Anything not found there, or outside those folders after
+resolving symbolic links, and every request while the folders are not known yet, is
+relayed to Voila as before: Voila's answer, a 404 included, stays the reference.
 """
 
 from __future__ import annotations

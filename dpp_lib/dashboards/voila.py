@@ -75,6 +75,10 @@ class VoilaPaths:
     def log_file(self) -> Path:
         return self.root / "voila.log"
 
+    @property
+    def static_roots_file(self) -> Path:
+        return self.root / "static-roots.json"
+
 
 def upstream_url(settings: Settings) -> str:
     """Where the front door reaches Voila."""
@@ -220,6 +224,35 @@ def static_roots(
     return StaticRoots(existing(found["static"]), existing(found["labextensions"]))
 
 
+def write_static_roots(settings: Settings, roots: StaticRoots) -> None:
+    """Record where this launch's Voila finds its static files, for the front door."""
+    path = VoilaPaths.for_settings(settings).static_roots_file
+    found = {
+        "static": [str(p) for p in roots.static],
+        "labextensions": [str(p) for p in roots.labextensions],
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(found, indent=1))
+    temporary.replace(path)
+
+
+def read_static_roots(settings: Settings) -> StaticRoots | None:
+    """What the current launch recorded (``write_static_roots``), or None."""
+    try:
+        found = json.loads(VoilaPaths.for_settings(settings).static_roots_file.read_text())
+        return StaticRoots(
+            tuple(Path(p) for p in found["static"]),
+            tuple(Path(p) for p in found["labextensions"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def known_static_roots(settings: Settings) -> StaticRoots:
+    """The front door's lookup: what this launch recorded, else asked of Voila now."""
+    return read_static_roots(settings) or static_roots(settings)
+
+
 class VoilaServer:
     """One Voila subprocess: ``start`` returns once it answers; ``stop`` ends it and its
     kernels (its own process group)."""
@@ -246,7 +279,18 @@ class VoilaServer:
                 start_new_session=True,
             )
         log.info("Voila starting on %s%s (log %s)", self.url, BASE_URL, self.log_to)
+        self._record_static_roots()
         self._wait_ready(timeout)
+
+    def _record_static_roots(self) -> None:
+        """Find Voila's static folders while it starts, so the front door serves its files
+        from the first page on (``ingest_service.voila_static``); a failure leaves them to
+        Voila."""
+        VoilaPaths.for_settings(self.settings).static_roots_file.unlink(missing_ok=True)
+        try:
+            write_static_roots(self.settings, static_roots(self.settings))
+        except (VoilaError, OSError) as exc:
+            log.warning("Voila's static files will be relayed to it: %s", exc)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

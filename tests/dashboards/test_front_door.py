@@ -5,10 +5,12 @@ stream by editing the URL; Voila itself unreachable but through the proxy."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import json
 import re
 import socket
+import time
 from urllib.parse import quote
 
 import httpx
@@ -17,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dpp_lib.auth.sessions import revoke_session, session_id_for
-from dpp_lib.dashboards.voila import IDENTITY_HEADER
+from dpp_lib.dashboards.voila import IDENTITY_HEADER, read_static_roots
 from dpp_lib.store.types import now_utc
 from tests.dashboards.conftest import Site, make_user
 
@@ -243,3 +245,30 @@ def test_voilas_request_info_socket_is_not_relayed(site: Site) -> None:
     ws = site.base.replace("http", "ws", 1)
     kernel = "00000000-0000-4000-8000-000000000000"
     assert _ws_status(f"{ws}/dashboards/voila/query/{kernel}", token=site.ann.token) == 404
+
+
+def test_voilas_scripts_come_from_the_front_door_and_are_voilas(site: Site) -> None:
+    """Voila's launch recorded its static folders; the front door answers a script from
+    them (the ETag is the front door's, made from that file) with Voila's own bytes."""
+    roots = read_static_roots(site.settings)
+    assert roots is not None
+    script = next(f / "voila.js" for f in roots.static if (f / "voila.js").is_file())
+    stat = script.stat()
+    disk_etag = hashlib.md5(f"{stat.st_mtime}-{stat.st_size}".encode()).hexdigest()
+    path = "/dashboards/voila/static/voila.js"
+    deadline = time.monotonic() + 30
+    answer = _get(site, path, site.ann.token)  # the first request starts the lookup
+    while answer.headers.get("etag") != f'"{disk_etag}"' and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = _get(site, path, site.ann.token)
+    assert answer.status_code == 200
+    assert answer.headers["etag"] == f'"{disk_etag}"'
+    assert answer.headers["cache-control"] == "no-cache"
+    voilas = httpx.get(
+        f"{site.voila.url}{path}",
+        headers={"Authorization": f"token {site.voila.token}"},
+        timeout=30,
+    )
+    assert voilas.status_code == 200
+    assert answer.content == voilas.content
+    assert _get(site, path).status_code == 401  # still not without a session

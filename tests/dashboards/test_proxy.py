@@ -20,7 +20,13 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 
 from dpp_lib.access import Principal
-from dpp_lib.dashboards.voila import StaticRoots, static_roots
+from dpp_lib.dashboards.voila import (
+    StaticRoots,
+    VoilaPaths,
+    read_static_roots,
+    static_roots,
+    write_static_roots,
+)
 from dpp_lib.settings import Settings
 from ingest_service.proxy import DashboardProxy, _without_cookie
 from ingest_service.runtime import free_port
@@ -359,3 +365,14 @@ def test_voila_says_where_its_static_files_are(tmp_path: Path) -> None:
         (folder / "@voila-dashboards" / "widgets-manager8").is_dir()
         for folder in found.labextensions
     )
+
+
+def test_a_launchs_recorded_static_folders_are_read_back(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, var_dir=tmp_path)
+    assert read_static_roots(settings) is None  # nothing recorded: asked of Voila instead
+    roots = StaticRoots((tmp_path / "a", tmp_path / "b"), (tmp_path / "c",))
+    (tmp_path / "dashboards").mkdir()
+    write_static_roots(settings, roots)
+    assert read_static_roots(settings) == roots
+    VoilaPaths.for_settings(settings).static_roots_file.write_text("{not json")
+    assert read_static_roots(settings) is None
