@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 LOOPBACK = {"127.0.0.1"}
@@ -77,6 +77,10 @@ class Load:
     zones_loading: int | None = None
     console_errors: list[str] = field(default_factory=list)
     foreign_hosts: list[str] = field(default_factory=list)
+    # The slowest requests (Chromium's timing, ms): when each was made after navigation
+    # began, how long it waited in the browser for a connection (queued), the server's
+    # time to first byte (server), the whole; and those never answered (pending).
+    slow_requests: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in vars(self).items()}
@@ -99,12 +103,16 @@ async def load(
     out = Load(spec.key, user, url)
     context = await browser.new_context(viewport={"width": 1280, "height": 1000})
     requests: list[str] = []
+    clock = Timings()
     try:
         await context.add_cookies([{"name": "dpp_session", "value": token, "url": base}])
         await context.add_init_script(
             MARKS_JS % (json.dumps(spec.first), json.dumps(spec.done), json.dumps(spec.failed))
         )
         page = await context.new_page()
+        page.on("request", clock.made)
+        page.on("requestfinished", clock.finished)
+        page.on("requestfailed", clock.finished)
         page.on("request", lambda r: requests.append(r.url))
         page.on("websocket", lambda ws: requests.append(ws.url))
         page.on(
@@ -124,6 +132,7 @@ async def load(
     except (PlaywrightError, TimeoutError) as exc:
         out.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     finally:
+        out.slow_requests = clock.slowest()
         await context.close()
     out.foreign_hosts = sorted(
         {urlsplit(u).hostname or "" for u in requests if not u.startswith("data:")} - LOOPBACK
@@ -141,6 +150,50 @@ async def load(
         out.error = "; ".join(problems) or None
     out.ok = out.error is None
     return out
+
+
+class Timings:
+    """Each request's timing from Chromium (``Request.timing``), keyed by the request."""
+
+    SLOWEST = 12
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.made_at: dict[Request, float] = {}
+        self.done: list[dict[str, Any]] = []
+
+    def made(self, request: Request) -> None:
+        self.made_at[request] = (time.perf_counter() - self.started) * 1000
+
+    def finished(self, request: Request) -> None:
+        made = self.made_at.pop(request, None)
+        if made is None:
+            return
+        t = request.timing
+        queued = t["requestStart"] if t.get("requestStart", -1) >= 0 else None
+        first_byte = t["responseStart"] if t.get("responseStart", -1) >= 0 else None
+        self.done.append(
+            {
+                "path": urlsplit(request.url).path,
+                "made_ms": round(made),
+                "queued_ms": None if queued is None else round(queued),
+                "server_ms": (
+                    None if queued is None or first_byte is None else round(first_byte - queued)
+                ),
+                "total_ms": round((time.perf_counter() - self.started) * 1000 - made),
+                "failed": request.failure,
+            }
+        )
+
+    def slowest(self) -> list[dict[str, Any]]:
+        now = (time.perf_counter() - self.started) * 1000
+        waiting = sorted(self.made_at.items(), key=lambda item: item[1])[: self.SLOWEST]
+        pending: list[dict[str, Any]] = [
+            {"path": urlsplit(r.url).path, "made_ms": round(m), "pending_ms": round(now - m)}
+            for r, m in waiting
+        ]
+        done = sorted(self.done, key=lambda d: -int(d["total_ms"]))[: self.SLOWEST]
+        return [*pending, *done]
 
 
 async def _collect(page: Page, spec: PageSpec, out: Load) -> None:

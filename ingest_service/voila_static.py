@@ -7,7 +7,8 @@ chunk (``voila/static/9151.voila.js``) arrived after Chromium's 120 s limit for 
 files are the same for every viewer and never change while Voila runs, so the front door
 answers them itself, with an ETag (a browser's revalidation costs a 304).
 
-Only ``/voila/static/<file>`` and ``/voila/labextensions/<file>`` are served, from the
+Only ``/voila/static/<file>``, ``/voila/labextensions/<file>`` and the lab-offline
+template's ``/voila/templates/lab-offline/static/<file>`` are served, from the
 folders Voila itself would look in, in its order of precedence: recorded by Voila's launch
 (``dpp_lib.dashboards.voila.write_static_roots``), else asked of Voila's code
 (``static_roots``, a subprocess). Anything not found there, or outside those folders after
@@ -30,11 +31,15 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from dpp_lib.dashboards.voila import StaticRoots
+from dpp_lib.dashboards.voila import TEMPLATE, StaticRoots
 
 log = logging.getLogger(__name__)
 
-KINDS = {"/voila/static/": "static", "/voila/labextensions/": "labextensions"}
+KINDS = {
+    "/voila/static/": "static",
+    "/voila/labextensions/": "labextensions",
+    f"/voila/templates/{TEMPLATE}/static/": "template",  # the page's CSS and style script
+}
 RETRY_SECONDS = 60.0  # after failing to find the folders, relay until asking again
 
 
@@ -108,6 +113,7 @@ class VoilaStaticFiles:
         self._folders = {
             "static": _files(roots.static),
             "labextensions": _files(roots.labextensions),
+            "template": _files(roots.template),
         }
 
 

@@ -174,11 +174,13 @@ def prepare(settings: Settings, *, python: str = sys.executable) -> str:
 
 @dataclass(frozen=True)
 class StaticRoots:
-    """The folders Voila serves ``/voila/static/`` and ``/voila/labextensions/`` from, in its
-    order of precedence (existing folders only)."""
+    """The folders Voila serves ``/voila/static/``, ``/voila/labextensions/`` and
+    ``/voila/templates/<TEMPLATE>/static/`` from, in its order of precedence (existing
+    folders only)."""
 
     static: tuple[Path, ...]
     labextensions: tuple[Path, ...]
+    template: tuple[Path, ...] = ()  # /voila/templates/<TEMPLATE>/static/ (CSS, style JS)
 
 
 # Voila's own code, in Voila's environment, says where its static files are (the lab-offline
@@ -188,8 +190,10 @@ import json, sys
 from jupyter_server import DEFAULT_STATIC_FILES_PATH
 from voila.paths import collect_static_paths
 from voila.utils import get_voila_labextensions_path
-static = collect_static_paths(["voila", "nbconvert"], sys.argv[1]) + [DEFAULT_STATIC_FILES_PATH]
-print(json.dumps({"static": static, "labextensions": get_voila_labextensions_path()}))
+template = collect_static_paths(["voila", "nbconvert"], sys.argv[1])
+static = template + [DEFAULT_STATIC_FILES_PATH]
+labextensions = get_voila_labextensions_path()
+print(json.dumps({"static": static, "labextensions": labextensions, "template": template}))
 """
 
 
@@ -221,7 +225,9 @@ def static_roots(
     def existing(folders: list[str]) -> tuple[Path, ...]:
         return tuple(dict.fromkeys(Path(f) for f in folders if Path(f).is_dir()))
 
-    return StaticRoots(existing(found["static"]), existing(found["labextensions"]))
+    return StaticRoots(
+        existing(found["static"]), existing(found["labextensions"]), existing(found["template"])
+    )
 
 
 def write_static_roots(settings: Settings, roots: StaticRoots) -> None:
@@ -230,6 +236,7 @@ def write_static_roots(settings: Settings, roots: StaticRoots) -> None:
     found = {
         "static": [str(p) for p in roots.static],
         "labextensions": [str(p) for p in roots.labextensions],
+        "template": [str(p) for p in roots.template],
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(found, indent=1))
@@ -243,6 +250,7 @@ def read_static_roots(settings: Settings) -> StaticRoots | None:
         return StaticRoots(
             tuple(Path(p) for p in found["static"]),
             tuple(Path(p) for p in found["labextensions"]),
+            tuple(Path(p) for p in found.get("template", ())),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -236,15 +236,17 @@ def roots(tmp_path: Path) -> StaticRoots:
     """Two static folders (the first wins) and a lab extensions folder; a secret beside them
     and a link from a static folder to it."""
     first, second, labext = tmp_path / "first", tmp_path / "second", tmp_path / "labext"
-    for folder in (first, second, labext / "@x" / "ext" / "static"):
+    template = tmp_path / "template"
+    for folder in (first, second, labext / "@x" / "ext" / "static", template):
         folder.mkdir(parents=True)
+    (template / "index.css").write_text("body {}")
     (first / "voila.js").write_text("first")
     (second / "voila.js").write_text("second")
     (second / "9151.voila.js").write_text("chunk")
     (labext / "@x" / "ext" / "static" / "remoteEntry.js").write_text("entry")
     (tmp_path / "secret.txt").write_text("secret")
     (first / "leak.js").symlink_to(tmp_path / "secret.txt")
-    return StaticRoots((first, second), (labext,))
+    return StaticRoots((first, second), (labext,), (template,))
 
 
 def _signed_in(**headers: str) -> dict[str, str]:
@@ -264,10 +266,13 @@ def test_voilas_static_files_are_answered_from_disk(upstream: str, roots: Static
                 "/dashboards/voila/static/voila.js?v=1",
                 "/dashboards/voila/static/9151.voila.js",
                 "/dashboards/voila/labextensions/@x/ext/static/remoteEntry.js",
+                "/dashboards/voila/templates/lab-offline/static/index.css",
             )
         ]
 
-    first, chunk, entry = asyncio.run(scenario())
+    first, chunk, entry, css = asyncio.run(scenario())
+    assert (css.status_code, css.text) == (200, "body {}")
+    assert css.headers["content-type"].startswith("text/css")
     assert (first.status_code, first.text) == (200, "first")  # the first folder wins
     assert (chunk.status_code, chunk.text) == (200, "chunk")
     assert (entry.status_code, entry.text) == (200, "entry")
@@ -297,6 +302,7 @@ def test_what_is_not_a_static_file_on_disk_still_goes_to_voila(
         "/dashboards/voila/static/../../secret.txt",
         "/dashboards/voila/static/",
         "/dashboards/voila/render/x.ipynb",
+        "/dashboards/voila/templates/lab/static/index.css",  # another template: Voila's
     )
 
     async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
@@ -365,12 +371,13 @@ def test_voila_says_where_its_static_files_are(tmp_path: Path) -> None:
         (folder / "@voila-dashboards" / "widgets-manager8").is_dir()
         for folder in found.labextensions
     )
+    assert any((folder / "index.css").is_file() for folder in found.template)
 
 
 def test_a_launchs_recorded_static_folders_are_read_back(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, var_dir=tmp_path)
     assert read_static_roots(settings) is None  # nothing recorded: asked of Voila instead
-    roots = StaticRoots((tmp_path / "a", tmp_path / "b"), (tmp_path / "c",))
+    roots = StaticRoots((tmp_path / "a", tmp_path / "b"), (tmp_path / "c",), (tmp_path / "d",))
     (tmp_path / "dashboards").mkdir()
     write_static_roots(settings, roots)
     assert read_static_roots(settings) == roots
