@@ -56,6 +56,15 @@ def _scoped(stmt: Any, table: sa.Table, scope: Scope) -> Any:
     return stmt
 
 
+def _tickets_with(table: sa.Table, event_type: str, since: datetime, as_of: datetime) -> Any:
+    """The tickets of ``table`` with an ``event_type`` event in ``[since, as_of)``."""
+    return sa.select(table.c.ticket_id).where(
+        table.c.event_type == event_type,
+        table.c.event_timestamp >= since,
+        table.c.event_timestamp < as_of,
+    )
+
+
 def transitions(
     conn: sa.Connection,
     lookups: OrgLookups,
@@ -95,12 +104,7 @@ def transitions(
             else w.c.ticket_id.in_(tickets)
         )
     if created_since is not None:
-        created = sa.select(w.c.ticket_id).where(
-            w.c.event_type == "created",
-            w.c.event_timestamp >= created_since,
-            w.c.event_timestamp < as_of,
-        )
-        stmt = stmt.where(w.c.ticket_id.in_(created))
+        stmt = stmt.where(w.c.ticket_id.in_(_tickets_with(w, "created", created_since, as_of)))
     if event_types is not None:
         stmt = stmt.where(w.c.event_type.in_(sorted(event_types)))
     rows = [
@@ -332,12 +336,7 @@ def defects(
         scope,
     )
     if logged_since is not None:
-        logged = sa.select(d.c.ticket_id).where(
-            d.c.event_type == "logged",
-            d.c.event_timestamp >= logged_since,
-            d.c.event_timestamp < as_of,
-        )
-        stmt = stmt.where(d.c.ticket_id.in_(logged))
+        stmt = stmt.where(d.c.ticket_id.in_(_tickets_with(d, "logged", logged_since, as_of)))
     return _frame("defects", conn.execute(stmt.order_by(d.c.event_timestamp)))
 
 
